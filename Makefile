@@ -1,0 +1,47 @@
+# The two commands a user types: `make demo` and `make test`.
+# Both bootstrap their own environment with nothing but python3, pip, git and make:
+# a private venv (.tools/) holds uv, and uv builds .venv from uv.lock.
+
+PYTHON ?= python3
+UV_VERSION := 0.13.8
+TOOLS_DIR := .tools
+UV := $(TOOLS_DIR)/bin/uv
+VENV_STAMP := .venv/.synced-$(UV_VERSION)
+DEMO_DIR ?= build/demo
+
+# uv may not download interpreters here: it uses the python3 on PATH (>= 3.11).
+export UV_PYTHON_DOWNLOADS := never
+export UV_PYTHON := $(shell command -v $(PYTHON))
+
+.DEFAULT_GOAL := help
+.PHONY: help test test-fast lint demo clean
+
+help: ## Show the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(UV):
+	@echo "==> bootstrapping uv $(UV_VERSION) into $(TOOLS_DIR)/"
+	@$(PYTHON) -m venv $(TOOLS_DIR)
+	@$(TOOLS_DIR)/bin/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV_STAMP): pyproject.toml uv.lock | $(UV)
+	@echo "==> syncing .venv from uv.lock"
+	@$(UV) sync --locked --quiet
+	@touch $@
+
+test: $(VENV_STAMP) ## Run the whole suite: validators, every render's checks, generated projects' own tests
+	@$(UV) run --no-sync pytest -n auto --dist loadgroup
+
+test-fast: $(VENV_STAMP) ## Everything but installing and testing generated projects
+	@$(UV) run --no-sync pytest -n auto --dist loadgroup -m "not slow"
+
+lint: $(VENV_STAMP) ## ruff and mypy --strict on the template's own code
+	@$(UV) run --no-sync ruff check .
+	@$(UV) run --no-sync ruff format --check .
+	@$(UV) run --no-sync mypy
+
+demo: $(VENV_STAMP) ## Render the default service into build/demo and run it
+	@$(UV) run --no-sync python -m tests.demo --output $(DEMO_DIR)
+
+clean: ## Remove the environments and scratch renders
+	rm -rf $(TOOLS_DIR) .venv build .pytest_cache .mypy_cache .ruff_cache
