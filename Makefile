@@ -11,7 +11,7 @@ DEMO_DIR ?= build/demo
 
 # uv may not download interpreters here: it uses the python3 on PATH (>= 3.11).
 export UV_PYTHON_DOWNLOADS := never
-export UV_PYTHON := $(shell command -v $(PYTHON))
+export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
 .DEFAULT_GOAL := help
 .PHONY: help test test-fast lint demo clean
@@ -41,7 +41,7 @@ lint: $(VENV_STAMP) ## ruff and mypy --strict on the template's own code
 	@$(UV) run --no-sync mypy
 
 demo: $(VENV_STAMP) ## Render the default service into build/demo and run it
-	@$(UV) run --no-sync python -m tests.demo --output $(DEMO_DIR)
+	@$(UV) run --no-sync python scripts/demo.py --output $(DEMO_DIR)
 
 clean: ## Remove the environments and scratch renders
 	rm -rf $(TOOLS_DIR) .venv build .pytest_cache .mypy_cache .ruff_cache

@@ -22,7 +22,7 @@ class InvalidOrderError(PermanentMessageError):
 
 
 class OversizeMessageError(PermanentMessageError):
-    """The body is larger than the service accepts (``MAX_MESSAGE_BYTES``)."""
+    """The body is larger than the schema accepts (``model.MAX_ORDER_BYTES``)."""
 
 
 class OrderInProgressError(Exception):

@@ -1,0 +1,1 @@
+"""Tests of the copier-sqs-lambda template: validators, every render, generated projects."""
