@@ -10,6 +10,7 @@ Steps, each announced as it starts:
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import subprocess
 import sys
@@ -68,7 +69,11 @@ def step(message: str) -> None:
 
 
 def run(command: list[str], *, cwd: Path) -> None:
-    completed = subprocess.run(command, cwd=cwd, check=False)
+    # The service has its own environment: hide the template's (uv run's VIRTUAL_ENV, and
+    # this make's own variables) so that its Makefile starts from a clean slate.
+    inherited = {"VIRTUAL_ENV", "MAKEFLAGS", "MAKELEVEL", "MFLAGS", "UV_PYTHON"}
+    env = {name: value for name, value in os.environ.items() if name not in inherited}
+    completed = subprocess.run(command, cwd=cwd, env=env, check=False)
     if completed.returncode != 0:
         print(f"error: {' '.join(command)} failed in {cwd}", file=sys.stderr)
         raise SystemExit(completed.returncode)
