@@ -1,0 +1,22 @@
+"""`python -m <package>_dev`: the local loop's commands, one module per group.
+
+- emulator_cli: up, down, status (the embedded emulator or docker compose)
+- queues_cli: send, dlq, redrive, purge
+- run_cli: run (the local event source mapping), invoke (one event file)
+"""
+
+from __future__ import annotations
+
+import typer
+
+from . import emulator_cli, queues_cli, run_cli
+
+app = typer.Typer(
+    help="Run this service locally: an emulator, its queues, and the handler behind them.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+for module in (emulator_cli, queues_cli, run_cli):
+    module.register(app)
