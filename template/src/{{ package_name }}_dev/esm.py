@@ -29,7 +29,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,12 @@ Handler = Callable[[dict[str, Any], Any], object]
 # SQS hands out at most 10 messages per receive, and deletes at most 10 per call.
 SQS_MAX_MESSAGES = 10
 SQS_MAX_WAIT_SECONDS = 20
+# Lambda starts polling a standard queue with five parallel long polls.
+MAX_POLLERS = 5
+# Pollers start this far apart in all, so their long polls are not in step: an emulator
+# that re-checks the queue on a timer during a long poll (MiniStack: every 100 ms) then
+# answers one of them soon after a message arrives.
+POLLER_SPREAD_SECONDS = 0.1
 
 
 @dataclass(frozen=True)
@@ -145,6 +151,9 @@ class LocalEventSourceMapping:
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
         self._in_flight_groups: Counter[str] = Counter()
         self._stopping = threading.Event()
+        self._budget: int | None = None
+        self._until_empty = False
+        self._poller_error: BaseException | None = None
 
     @property
     def stats(self) -> MappingStats:
@@ -156,37 +165,84 @@ class LocalEventSourceMapping:
 
     def run(self, *, until_empty: bool = False, max_messages: int | None = None) -> MappingStats:
         """Poll until :meth:`stop`, Ctrl-C, an empty queue (``until_empty``) or
-        ``max_messages`` received; then wait for the invocations under way."""
-        futures: list[Future[None]] = []
+        ``max_messages`` received; then wait for the invocations under way.
+
+        Like Lambda's pollers, several long polls run at once (up to ``MAX_POLLERS``, and
+        never more than ``max_concurrency``): a message is picked up by whichever answers
+        first, and batches for concurrent invocations are gathered in parallel.
+        """
+        self._budget = max_messages
+        self._until_empty = until_empty
         executor = ThreadPoolExecutor(
             max_workers=self._settings.max_concurrency, thread_name_prefix="invoke"
         )
+        count = min(MAX_POLLERS, self._settings.max_concurrency)
+        pollers = [
+            threading.Thread(
+                target=self._poll,
+                args=(executor, n * POLLER_SPREAD_SECONDS / count),
+                name=f"poller-{n}",
+                daemon=True,
+            )
+            for n in range(count)
+        ]
+        for poller in pollers:
+            poller.start()
         try:
+            while any(poller.is_alive() for poller in pollers):
+                for poller in pollers:
+                    poller.join(timeout=0.2)
+        except KeyboardInterrupt:
+            # Ctrl-C: nothing is lost. Batches under way finish below. A poller still in a
+            # long poll releases what it receives, or, if the process ends first, leaves
+            # it to come back after the visibility timeout, undeleted.
+            self._stopping.set()
+            for poller in pollers:
+                poller.join(timeout=1)
+        finally:
+            executor.shutdown(wait=True)
+        if self._poller_error is not None:
+            raise self._poller_error
+        return self._stats
+
+    def _poll(self, executor: ThreadPoolExecutor, delay: float) -> None:
+        """One poller: take a free invocation slot, gather a batch, hand it over."""
+        try:
+            self._stopping.wait(delay)
             while not self._stopping.is_set():
-                if max_messages is not None and self._stats.received >= max_messages:
-                    break
                 if not self._acquire_slot():
-                    break
-                limit = self._settings.batch_size
-                if max_messages is not None:
-                    limit = min(limit, max_messages - self._stats.received)
+                    return
+                limit = self._reserve(self._settings.batch_size)
+                if limit == 0:  # max_messages are received or reserved by other pollers
+                    self._slots.release()
+                    return
                 batch = self._assemble_batch(limit)
+                self._unreserve(limit - len(batch))
                 if not batch:
                     self._slots.release()
-                    if until_empty and self._idle():
-                        break
+                    if self._until_empty and self._idle():
+                        self._stopping.set()
                     continue
                 with self._lock:
                     self._stats.in_flight += 1
-                futures.append(executor.submit(self._invoke, batch))
-                futures = [future for future in futures if not future.done()]
-        except KeyboardInterrupt:
-            # Ctrl-C: nothing is lost. Batches under way finish below; messages received
-            # but not yet handed to the handler were released by _assemble_batch.
+                executor.submit(self._invoke, batch)
+        except BaseException as error:  # an SQS error: stop everything, report it
+            self._poller_error = error
             self._stopping.set()
-        finally:
-            executor.shutdown(wait=True)
-        return self._stats
+
+    def _reserve(self, wanted: int) -> int:
+        """How many more messages this poller may receive under ``max_messages``."""
+        with self._lock:
+            if self._budget is None:
+                return wanted
+            granted = min(wanted, self._budget)
+            self._budget -= granted
+            return granted
+
+    def _unreserve(self, unused: int) -> None:
+        with self._lock:
+            if self._budget is not None:
+                self._budget += unused
 
     # -- polling ------------------------------------------------------------------------
 

@@ -113,33 +113,32 @@ def sample_orders(
     permanent error without holding back its neighbours. Order ids carry ``run_id`` (random
     by default), so a second run records new orders instead of repeating the first's.
 
-    >>> [m.body for m in sample_orders(3, duplicates=1, run_id="r")]  # doctest: +NORMALIZE_WHITESPACE
-    ['{"orderId": "o-r-001", "userId": "u-1"}', '{"orderId": "o-r-002", "userId": "u-2"}',
-     '{"orderId": "o-r-001", "userId": "u-1"}']
+    >>> [json.loads(m.body)["orderId"] for m in sample_orders(3, duplicates=1, run_id="r")]
+    ['o-r-001', 'o-r-002', 'o-r-001']
     """
     if duplicates is None:
         duplicates = count // 5
     distinct = count - duplicates - (1 if poison else 0)
-    if count < 1 or duplicates < 0 or distinct < (1 if duplicates else 0):
+    if count < 1 or duplicates < 0 or distinct < 0 or (duplicates and not distinct):
         raise ValueError(
             f"cannot make {count} messages with {duplicates} duplicates"
             f"{' and a poison message' if poison else ''}: "
-            "need at least one distinct order for duplicates to repeat"
+            "a duplicate needs at least one distinct order to repeat"
         )
     run_id = run_id or uuid.uuid4().hex[:6]
     orders = [
         (f"o-{run_id}-{number:03d}", SAMPLE_USERS[(number - 1) % len(SAMPLE_USERS)])
         for number in range(1, distinct + 1)
     ]
+    # Duplicate k repeats order k (cycling when there are more duplicates than orders),
+    # sent after order k + DUPLICATE_DELAY, or after the last order when there is none.
+    late: dict[int, list[tuple[str, str]]] = {}
+    for k in range(duplicates):
+        late.setdefault(min(k + DUPLICATE_DELAY, distinct - 1), []).append(orders[k % distinct])
     sequence: list[tuple[str, str]] = []
     for index, order in enumerate(orders):
         sequence.append(order)
-        repeated = index - DUPLICATE_DELAY
-        if 0 <= repeated < duplicates:
-            sequence.append(orders[repeated])
-    # Too few orders to send every duplicate late: the rest go at the end.
-    sequence.extend(orders[max(0, len(orders) - DUPLICATE_DELAY) : duplicates])
-    sequence.extend(orders[len(orders) : duplicates])
+        sequence.extend(late.get(index, ()))
     messages = [
         outgoing(order_body(order_id, user_id), group_id=user_id, fifo=fifo)
         for order_id, user_id in sequence
