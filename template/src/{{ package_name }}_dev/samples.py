@@ -105,7 +105,7 @@ def sample_orders(
     run_id: str | None = None,
     fifo: bool = IS_FIFO,
 ) -> list[OutgoingMessage]:
-    """``count`` messages: distinct orders, ``duplicates`` of them sent twice, maybe a poison.
+    """``count`` messages: distinct orders, ``duplicates`` repeats of them, maybe a poison.
 
     ``duplicates`` defaults to one message in five. Each duplicate repeats an earlier order
     (same ``orderId``, same body) :data:`DUPLICATE_DELAY` orders later. With ``poison``, one
@@ -119,11 +119,15 @@ def sample_orders(
     if duplicates is None:
         duplicates = count // 5
     distinct = count - duplicates - (1 if poison else 0)
-    if count < 1 or duplicates < 0 or distinct < 0 or (duplicates and not distinct):
+    if count < 1:
+        raise ValueError(f"count must be at least 1, got {count}")
+    if duplicates < 0:
+        raise ValueError(f"duplicates must be 0 or more, got {duplicates}")
+    if distinct < 0 or (duplicates and not distinct):
+        poisoned = " and a poison message" if poison else ""
         raise ValueError(
-            f"cannot make {count} messages with {duplicates} duplicates"
-            f"{' and a poison message' if poison else ''}: "
-            "a duplicate needs at least one distinct order to repeat"
+            f"{count} messages cannot hold {duplicates} duplicates{poisoned}: "
+            "a duplicate repeats one of the other orders"
         )
     run_id = run_id or uuid.uuid4().hex[:6]
     orders = [
