@@ -40,7 +40,7 @@ lint: $(VENV_STAMP) ## ruff and mypy --strict on the template's own code
 	@$(UV) run --no-sync ruff format --check .
 	@$(UV) run --no-sync mypy
 
-demo: $(VENV_STAMP) ## Render the default service into build/demo and run it
+demo: $(VENV_STAMP) ## Render the default service into build/demo and run its local loop (make local)
 	@$(UV) run --no-sync python scripts/demo.py --output $(DEMO_DIR)
 
 clean: ## Remove the environments and scratch renders

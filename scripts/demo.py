@@ -1,10 +1,13 @@
-"""`make demo`: render the default service into a scratch folder and run it.
+"""`make demo`: render the default service into a scratch folder and run it locally.
 
 Steps, each announced as it starts:
 1. render the template with every default answer (``copier copy --defaults``);
-2. run the rendered service's own ``make test`` (it bootstraps its environment);
-3. run its ``make invoke``: the handler on the sample batch event, which prints the
-   partial batch response and what reached the DLQ.
+2. run the service's ``make local``: it bootstraps its environment, starts the embedded
+   emulator (MiniStack, no Docker needed), sends sample orders and one poison message,
+   processes them with the local event source mapping and lists the DLQ;
+3. ``make down``: stop the emulator again (the scratch folder stays for a look).
+
+``--with-tests`` also runs the service's own ``make test`` before the local loop.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         help="scratch folder for the rendered service (replaced on every run)",
     )
     parser.add_argument(
-        "--skip-tests", action="store_true", help="skip the rendered service's make test"
+        "--with-tests", action="store_true", help="also run the rendered service's make test"
     )
     args = parser.parse_args(argv)
     output: Path = args.output.resolve()
@@ -53,12 +56,16 @@ def main(argv: list[str] | None = None) -> int:
         )
     print(f"    {sum(1 for p in output.rglob('*') if p.is_file())} files rendered")
 
-    if not args.skip_tests:
+    if args.with_tests:
         step("running the service's own tests: make test")
         run(["make", "test"], cwd=output)
 
-    step("invoking the handler on events/batch.json: make invoke")
-    run(["make", "invoke"], cwd=output)
+    step("running the local loop: make local")
+    try:
+        run(["make", "local"], cwd=output)
+    finally:
+        step("stopping the emulator: make down")
+        run(["make", "down"], cwd=output)
 
     step(f"done in {time.monotonic() - started:.0f} s; the service is in {output}")
     return 0
