@@ -123,8 +123,12 @@ class Record:
     def read(cls, state_file: Path) -> Record | None:
         """The record in ``state_file``, or None when there is none or it is unreadable."""
         try:
-            data = json.loads(state_file.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            text = state_file.read_text(encoding="utf-8", errors="replace")
+        except OSError:
+            return None
+        try:
+            data = json.loads(text)
+        except ValueError:
             return None
         if not isinstance(data, dict):
             return None
@@ -387,7 +391,7 @@ def is_healthy(url: str, *, timeout: float = 1.0) -> bool:
             if response.status != 200:
                 return False
             json.loads(response.read())
-    except (OSError, ValueError, http.client.HTTPException):
+    except (OSError, http.client.HTTPException, ValueError):  # no answer, or not JSON
         return False
     return True
 
@@ -435,10 +439,12 @@ def _is_zombie(pid: int) -> bool:
     stat = Path("/proc") / str(pid) / "stat"
     if stat.parent.parent.is_dir():
         try:
-            # "pid (command) state ...": the command may contain spaces and parentheses.
-            return stat.read_text(encoding="utf-8").rpartition(")")[2].split()[0] == "Z"
-        except (OSError, IndexError):
+            text = stat.read_text(encoding="utf-8", errors="replace")
+        except OSError:
             return True  # gone while we looked
+        # "pid (command) state ...": the command may contain spaces and parentheses.
+        fields = text.rpartition(")")[2].split()
+        return not fields or fields[0] == "Z"
     result = subprocess.run(  # no /proc (macOS)
         ["ps", "-o", "stat=", "-p", str(pid)], capture_output=True, text=True, check=False
     )

@@ -5,9 +5,9 @@ These are the steps of a consumer's working life, against the embedded emulator,
 included; see what failed and why without taking it off the DLQ; send it back once the
 cause is fixed; start again from an empty queue.
 
-Queue names come from the answers (:class:`.config.Resources`). The hidden options
-``--source-queue`` and ``--dead-letter-queue`` name other queues, so that each test works
-on queues of its own.
+Queue names come from the answers (:class:`.config.Resources`). Hidden options select
+others, so that each test works on queues of its own: ``--suffix`` as for ``run``, or
+``--source-queue`` and ``--dead-letter-queue`` by name.
 """
 
 from __future__ import annotations
@@ -107,6 +107,14 @@ AwsOption = Annotated[
         "AWS_ENDPOINT_URL is unset; without it, nothing reaches AWS by accident.",
     ),
 ]
+SuffixOption = Annotated[
+    str | None,
+    typer.Option(
+        "--suffix",
+        hidden=True,
+        help="Use the queues named <name><suffix> (.fifo stays last), as tests provision them.",
+    ),
+]
 SourceQueueOption = Annotated[
     str | None,
     typer.Option(
@@ -201,13 +209,21 @@ class Queues:
         )
 
 
-def _queues(aws: bool, source_queue: str | None, dead_letter_queue: str | None) -> Queues:
-    """The endpoint every command resolves the same way, and the names it works on."""
+def _queues(
+    aws: bool, suffix: str | None, source_queue: str | None, dead_letter_queue: str | None
+) -> Queues:
+    """The endpoint every command resolves the same way, and the names it works on.
+
+    The service's queues by default; ``--suffix`` (the dev CLI's convention for tests)
+    or, more precisely, an explicit name selects others.
+    """
     try:
         endpoint = resolve_endpoint(aws=aws)
     except NoEndpointError as error:
         _fail(str(error))
     defaults = Resources.default()
+    if suffix:
+        defaults = defaults.with_suffix(suffix)
     return Queues(
         endpoint=endpoint,
         sqs=endpoint.sqs(),
@@ -449,6 +465,7 @@ def send(
     ] = None,
     queue: QueueOption = "source",
     aws: AwsOption = False,
+    suffix: SuffixOption = None,
     source_queue: SourceQueueOption = None,
     dead_letter_queue: DeadLetterQueueOption = None,
 ) -> None:
@@ -460,7 +477,7 @@ def send(
     """
     labelled = _messages(body, file, sample, poison=poison, raw=raw, group=group, dedup_id=dedup_id)
     messages = [message for _, message in labelled]
-    queues = _queues(aws, source_queue, dead_letter_queue)
+    queues = _queues(aws, suffix, source_queue, dead_letter_queue)
     with _reported(queues):
         sent, refused = _send_batches(queues.sqs, queues.url(queue), messages)
     for index, reason in sorted(refused.items()):
@@ -629,6 +646,7 @@ def dlq(
         ),
     ] = False,
     aws: AwsOption = False,
+    suffix: SuffixOption = None,
     source_queue: SourceQueueOption = None,
     dead_letter_queue: DeadLetterQueueOption = None,
 ) -> None:
@@ -638,7 +656,7 @@ def dlq(
     message to the DLQ; a message the redrive policy moved after too many receives has
     none. Fix the cause, then `redrive` sends them back to the source queue.
     """
-    queues = _queues(aws, source_queue, dead_letter_queue)
+    queues = _queues(aws, suffix, source_queue, dead_letter_queue)
     with _reported(queues):
         url = queues.url("dlq")
         visible, in_flight = queues.depth("dlq")
@@ -787,6 +805,7 @@ def redrive(
         ),
     ] = "auto",
     aws: AwsOption = False,
+    suffix: SuffixOption = None,
     source_queue: SourceQueueOption = None,
     dead_letter_queue: DeadLetterQueueOption = None,
 ) -> None:
@@ -797,7 +816,7 @@ def redrive(
     attributes are kept, except the handler's failure_* ones; FIFO messages keep their
     group. Prints the path used and how many messages moved.
     """
-    queues = _queues(aws, source_queue, dead_letter_queue)
+    queues = _queues(aws, suffix, source_queue, dead_letter_queue)
     dlq_name, source_name = queues.names["dlq"], queues.names["source"]
     with _reported(queues):
         queues.url("source")
@@ -849,6 +868,7 @@ def purge(
         typer.Option("--yes", "-y", help="Purge without asking first (scripts, CI)."),
     ] = False,
     aws: AwsOption = False,
+    suffix: SuffixOption = None,
     source_queue: SourceQueueOption = None,
     dead_letter_queue: DeadLetterQueueOption = None,
 ) -> None:
@@ -857,7 +877,7 @@ def purge(
     Asks first, unless --yes. SQS may take up to 60 seconds to delete them all (an
     emulator is usually immediate), and allows one purge per queue every 60 seconds.
     """
-    queues = _queues(aws, source_queue, dead_letter_queue)
+    queues = _queues(aws, suffix, source_queue, dead_letter_queue)
     name = queues.names[queue]
     with _reported(queues):
         url = queues.url(queue)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from .config import IS_FIFO
+from .sqs_events import order_body
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs.type_defs import (
@@ -90,11 +91,6 @@ def outgoing(
         group_id=group_id or group_of(body),
         deduplication_id=deduplication_id or str(uuid.uuid4()),
     )
-
-
-def order_body(order_id: str, user_id: str) -> str:
-    """The JSON body of a valid order, as a producer would send it."""
-    return json.dumps({"orderId": order_id, "userId": user_id})
 
 
 def sample_orders(
