@@ -81,6 +81,12 @@ REJECTED = [
         ("would shadow a module",),
     ),
     Rejected(
+        "package-41-chars",
+        {"package_name": "p" * 41},
+        "package_name",
+        ("must be at most 40 characters", "got 41"),
+    ),
+    Rejected(
         "email-no-at",
         {"author_email": "platform-team"},
         "author_email",
