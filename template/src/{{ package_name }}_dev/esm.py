@@ -348,6 +348,11 @@ class LocalEventSourceMapping:
         started = time.monotonic()
         try:
             result = self._invoke_and_apply(batch, started)
+        except Exception as error:  # an SQS call failed: report it, as the handler's failures
+            message_ids = tuple(m["MessageId"] for m in batch)
+            result = self._whole_batch_failed(
+                message_ids, f"mapping error: {type(error).__name__}: {error}", started
+            )
         finally:
             with self._lock:
                 if self._settings.fifo:
@@ -376,13 +381,18 @@ class LocalEventSourceMapping:
         except InvalidResponseError as error:
             return self._whole_batch_failed(message_ids, f"invalid response: {error}", started)
         succeeded = [m for m in batch if m["MessageId"] not in failed]
-        self._delete(succeeded)
+        deleted, not_deleted = self._delete(succeeded)
+        reason = "partial" if failed else "ok"
+        if not_deleted:
+            # Processed, yet still in the queue: it comes back after the visibility timeout
+            # and is processed again, as after a failed delete in Lambda (hence idempotency).
+            reason = f"{reason}; {not_deleted} not deleted"
         return BatchResult(
             message_ids=message_ids,
-            deleted=len(succeeded),
+            deleted=deleted,
             failed_ids=tuple(i for i in message_ids if i in failed),
             whole_batch_failed=False,
-            reason="partial" if failed else "ok",
+            reason=reason,
             seconds=time.monotonic() - started,
         )
 
@@ -423,15 +433,19 @@ class LocalEventSourceMapping:
             seconds=time.monotonic() - started,
         )
 
-    def _delete(self, messages: Sequence[MessageTypeDef]) -> None:
+    def _delete(self, messages: Sequence[MessageTypeDef]) -> tuple[int, int]:
+        """Delete ``messages``; how many were deleted, and how many SQS refused."""
+        refused = 0
         for start in range(0, len(messages), SQS_MAX_MESSAGES):
             chunk = messages[start : start + SQS_MAX_MESSAGES]
-            self._sqs.delete_message_batch(
+            response = self._sqs.delete_message_batch(
                 QueueUrl=self._queue_url,
                 Entries=[
                     {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(chunk)
                 ],
             )
+            refused += len(response.get("Failed", []))
+        return len(messages) - refused, refused
 
 
 @dataclass

@@ -61,6 +61,8 @@ RECEIVE_WAIT_SECONDS = 1
 # `redrive`'s fallback hides a DLQ message while it copies it, so no one else moves it too.
 RESEND_HOLD_SECONDS = 120
 MOVE_TASK_POLL_SECONDS = 1.0
+# SQS moves at most 500 messages a second; an hour covers any DLQ a local loop makes.
+MOVE_TASK_TIMEOUT_SECONDS = 3600
 # What an endpoint without StartMessageMoveTask answers (MiniStack: InvalidAction, 400).
 UNSUPPORTED_ACTION_CODES = frozenset(
     {
@@ -692,9 +694,14 @@ def _start_move_task(queues: Queues) -> None:
 
 
 def _await_move_task(queues: Queues, progress: Progress, expected: int) -> int:
-    """Poll ListMessageMoveTasks (newest task first) until the task ends; return moved."""
+    """Poll ListMessageMoveTasks until the task ends; return how many it moved.
+
+    SQS lists a queue's tasks newest first and allows one active task per queue, so the
+    first one listed is the task just started.
+    """
     dlq_arn = queues.arn("dlq")
     task_id = progress.add_task("StartMessageMoveTask", total=expected)
+    deadline = time.monotonic() + MOVE_TASK_TIMEOUT_SECONDS
     while True:
         results = queues.sqs.list_message_move_tasks(SourceArn=dlq_arn, MaxResults=1).get(
             "Results", []
@@ -706,9 +713,14 @@ def _await_move_task(queues: Queues, progress: Progress, expected: int) -> int:
         status = task.get("Status", "RUNNING")
         if status == "COMPLETED":
             return moved
-        if status != "RUNNING":
+        if status not in ("RUNNING", "CANCELLING"):
             reason = task.get("FailureReason", "no reason given")
             _fail(f"the message move task ended {status}: {reason}; {moved} moved")
+        if time.monotonic() > deadline:
+            _fail(
+                f"the message move task is still {status} after {MOVE_TASK_TIMEOUT_SECONDS} s "
+                f"({moved} moved so far); it goes on: check it with ListMessageMoveTasks"
+            )
         time.sleep(MOVE_TASK_POLL_SECONDS)
 
 
