@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.iac_expectations import expected_grants
 from tests.rendering import REPO_ROOT, answers_file, render
 
 CHECKOV_VERSION = "3.3.30"
@@ -271,22 +272,7 @@ def test_iam_least_privilege(sam: SamRender) -> None:
             for action in [actions] if isinstance(actions, str) else actions:
                 assert "*" not in action
                 granted.add((action, target))
-    expected = {
-        ("sqs:ReceiveMessage", "SourceQueue"),
-        ("sqs:DeleteMessage", "SourceQueue"),
-        ("sqs:GetQueueAttributes", "SourceQueue"),
-        ("dynamodb:PutItem", "OrdersTable"),
-        ("logs:CreateLogStream", "ConsumerLogGroup"),
-        ("logs:PutLogEvents", "ConsumerLogGroup"),
-    }
-    if a["poison_policy"] == "dlq_now":
-        expected.add(("sqs:SendMessage", "DeadLetterQueue"))
-    if a["idempotency"] == "dynamodb":
-        expected |= {
-            (f"dynamodb:{action}", "IdempotencyTable")
-            for action in ("PutItem", "GetItem", "UpdateItem", "DeleteItem")
-        }
-    assert granted == expected
+    assert granted == expected_grants(a)
 
 
 def test_dlq_alarm(sam: SamRender) -> None:

@@ -20,6 +20,7 @@ from typing import Any
 import hcl2
 import pytest
 
+from tests.iac_expectations import expected_grants
 from tests.rendering import answers_file, render
 from tests.test_iac_sam import CHECKOV_VERSION, _run, _uv
 
@@ -337,23 +338,7 @@ def test_iam_least_privilege(tf: TerraformRender) -> None:
         for action in statement["actions"]:
             assert "*" not in action
             granted.add((action, target))
-    # The same pairs as tests/test_iac_sam.py::test_iam_least_privilege.
-    expected = {
-        ("sqs:ReceiveMessage", "SourceQueue"),
-        ("sqs:DeleteMessage", "SourceQueue"),
-        ("sqs:GetQueueAttributes", "SourceQueue"),
-        ("dynamodb:PutItem", "OrdersTable"),
-        ("logs:CreateLogStream", "ConsumerLogGroup"),
-        ("logs:PutLogEvents", "ConsumerLogGroup"),
-    }
-    if a["poison_policy"] == "dlq_now":
-        expected.add(("sqs:SendMessage", "DeadLetterQueue"))
-    if a["idempotency"] == "dynamodb":
-        expected |= {
-            (f"dynamodb:{action}", "IdempotencyTable")
-            for action in ("PutItem", "GetItem", "UpdateItem", "DeleteItem")
-        }
-    assert granted == expected
+    assert granted == expected_grants(a)
 
 
 def test_dlq_alarm(tf: TerraformRender) -> None:
