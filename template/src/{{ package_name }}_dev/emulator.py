@@ -451,6 +451,16 @@ def _is_zombie(pid: int) -> bool:
     return result.stdout.strip().startswith("Z") or result.returncode != 0
 
 
+def check(record: Record) -> tuple[bool, bool]:
+    """Whether the recorded emulator's process is alive (docker: assumed), and whether it
+    answers its health check. A pid that is no longer MiniStack counts as not alive."""
+    if record.mode == "docker":
+        return True, is_healthy(record.endpoint)
+    pid = record.pid
+    alive = pid is not None and process_alive(pid) and is_ministack(pid)
+    return alive, alive and is_healthy(record.endpoint)
+
+
 def is_ministack(pid: int) -> bool:
     """Whether ``pid`` is a MiniStack process: a recorded pid may have been reused."""
     cmdline = Path("/proc") / str(pid) / "cmdline"

@@ -191,14 +191,9 @@ def _running(
     record = emulator.Record.read(layout.state_file)
     if record is None:
         return None
-    if record.mode == "docker":
-        healthy = emulator.is_healthy(record.endpoint)
-    else:
-        pid = record.pid
-        alive = pid is not None and emulator.process_alive(pid) and emulator.is_ministack(pid)
-        healthy = alive and emulator.is_healthy(record.endpoint)
-        if pid is not None and alive and not healthy:
-            healthy = _answers_soon(record, pid)
+    alive, healthy = emulator.check(record)
+    if record.pid is not None and record.mode != "docker" and alive and not healthy:
+        healthy = _answers_soon(record, record.pid)
     if not healthy:
         console.print(f"The recorded {record.mode} emulator does not answer: starting a new one.")
         emulator.forget(layout.state_file)
@@ -342,12 +337,9 @@ def _add_record_rows(table: Table, record: emulator.Record) -> bool:
     """The recorded emulator's rows; whether it answers."""
     table.add_row("mode", record.mode)
     table.add_row("endpoint", record.endpoint)
-    if record.mode == "docker":
-        healthy = emulator.is_healthy(record.endpoint)
-    else:
+    alive, healthy = emulator.check(record)
+    if record.mode != "docker":
         pid = record.pid
-        alive = pid is not None and emulator.process_alive(pid) and emulator.is_ministack(pid)
-        healthy = alive and emulator.is_healthy(record.endpoint)
         table.add_row("pid", str(pid) if pid is not None else "-")
         table.add_row("process", "alive" if alive else "not running (`make down` forgets it)")
     table.add_row("health", "healthy" if healthy else "not answering")
