@@ -81,6 +81,7 @@ NAMED: Mapping[str, Mapping[str, Value]] = {
         "handler_style": "stdlib",
         "idempotency": "none",
         "poison_policy": "retry",
+        "iac": "terraform",
     },
     "named-fifo-stdlib-dynamodb-dlq_now": {
         "queue_type": "fifo",
