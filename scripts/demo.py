@@ -53,6 +53,9 @@ def main(argv: list[str] | None = None) -> int:
             vcs_ref="HEAD",
             quiet=True,
             unsafe=False,
+            # The post-copy tasks (make sync, git init, pre-commit) need --trust; the demo's
+            # `make local` syncs the environment itself, and a scratch folder needs no git.
+            skip_tasks=True,
         )
     print(f"    {sum(1 for p in output.rglob('*') if p.is_file())} files rendered")
 

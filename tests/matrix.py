@@ -45,6 +45,10 @@ VARIED = (
     "dlq_alarm",
 )
 
+#: Questions that change what runs after rendering (hooks/post_copy.py), not a rendered
+#: file: tests/test_post_copy_tasks.py varies them instead of the matrix.
+TASKS_ONLY = frozenset({"post_copy_tasks"})
+
 #: Questions asked only when ``queue_type == 'fifo'``.
 FIFO_ONLY = frozenset({"fifo_content_based_deduplication", "fifo_high_throughput"})
 

@@ -31,7 +31,7 @@ def render(
     *,
     template: Path = REPO_ROOT,
     unsafe: bool = False,
-    skip_tasks: bool = False,
+    skip_tasks: bool = True,
     **answers: Any,
 ) -> Path:
     """Render ``template`` into ``dest`` with ``answers``; every other question takes its default.
@@ -40,6 +40,10 @@ def render(
     one of the choices; nothing is written in that case. User settings
     (``~/.config/copier/settings.yml``) are ignored so that a developer's own defaults never
     change what the tests render.
+
+    The post-copy tasks (hooks/post_copy.py: make sync, git init, pre-commit install) are
+    skipped unless ``skip_tasks=False``, which also needs ``unsafe=True`` (``--trust``): most
+    tests want the files, and the generated-project tests sync through the project's own make.
     """
     run_copy(
         src_path=str(template),
