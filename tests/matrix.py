@@ -40,7 +40,7 @@ VARIED = (
     "idempotency",
     "handler_style",
     "iac",
-    "local_emulator",
+    "compose_emulator",
     "ci",
     "dlq_alarm",
 )

@@ -44,13 +44,13 @@ IN_CONTAINER_GATEWAY = "localhost:4566"
 COMBINATIONS = (
     Combination(
         id="localstack-files-localstack-std",
-        answers={"project_name": "Stack Files LocalStack Std", "local_emulator": "localstack"},
+        answers={"project_name": "Stack Files LocalStack Std", "compose_emulator": "localstack"},
     ),
     Combination(
         id="localstack-files-localstack-fifo",
         answers={
             "project_name": "Stack Files LocalStack Fifo",
-            "local_emulator": "localstack",
+            "compose_emulator": "localstack",
             "queue_type": "fifo",
             "lambda_runtime": "python3.12",
             "aws_region": "eu-west-3",
@@ -60,7 +60,7 @@ COMBINATIONS = (
         id="localstack-files-ministack-std",
         answers={
             "project_name": "Stack Files MiniStack Std",
-            "local_emulator": "ministack",
+            "compose_emulator": "ministack",
             "lambda_runtime": "python3.14",
             "idempotency": "none",
         },
@@ -69,7 +69,7 @@ COMBINATIONS = (
         id="localstack-files-ministack-fifo",
         answers={
             "project_name": "Stack Files MiniStack Fifo",
-            "local_emulator": "ministack",
+            "compose_emulator": "ministack",
             "queue_type": "fifo",
             "aws_region": "ap-southeast-2",
         },
@@ -218,7 +218,7 @@ def test_hadolint_flags_an_unpinned_image(tmp_path: Path) -> None:
 def test_the_emulator_image_is_the_pinned_one_the_dev_tools_use(
     combination: Combination, rendered: Path
 ) -> None:
-    emulator = answer(combination, "local_emulator", "localstack")
+    emulator = answer(combination, "compose_emulator", "localstack")
     image = compose_of(rendered)["services"]["emulator"]["image"]
 
     assert image == EMULATOR_IMAGES[emulator]
@@ -254,7 +254,7 @@ def test_the_emulator_is_configured_from_the_answers(
     assert environment["SERVICES"] == "sqs,dynamodb"
     assert environment["AWS_DEFAULT_REGION"] == region
     assert "DEFAULT_REGION" not in environment  # no effect since LocalStack 3
-    if answer(combination, "local_emulator", "localstack") == "localstack":
+    if answer(combination, "compose_emulator", "localstack") == "localstack":
         assert environment["LOCALSTACK_AUTH_TOKEN"] == "${LOCALSTACK_AUTH_TOKEN:-}"
     else:
         assert environment["MINISTACK_REGION"] == region
@@ -384,7 +384,7 @@ MINISTACK_CASES = {
 def test_the_healthcheck_passes_only_once_the_init_script_succeeded(
     combination: Combination, rendered: Path
 ) -> None:
-    emulator = answer(combination, "local_emulator", "localstack")
+    emulator = answer(combination, "compose_emulator", "localstack")
     interpreter, _ = healthcheck_script(compose_of(rendered)["services"]["emulator"])
     # Tools each image has: LocalStack's Debian base has python3, MiniStack's Alpine
     # Python image has python (and no curl or wget).

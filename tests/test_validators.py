@@ -281,7 +281,7 @@ REJECTED = [
     _choice("poison_policy", "drop", ["dlq_now", "retry"]),
     _choice("idempotency", "redis", ["dynamodb", "none"]),
     _choice("handler_style", "django", ["powertools", "stdlib"]),
-    _choice("local_emulator", "moto", ["localstack", "ministack"]),
+    _choice("compose_emulator", "moto", ["localstack", "ministack"]),
     _choice("ci", "jenkins", ["github", "gitlab", "none"]),
 ]
 
