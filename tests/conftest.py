@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from plumbum import local
 
 from tests.matrix import Combination
 from tests.rendering import make_probe_template, probe, render
@@ -177,3 +178,57 @@ def probe_values(probe_template: Path, tmp_path: Path) -> Probe:
         return probe(probe_template, tmp_path / f"probe-{next(counter)}", **answers)
 
     return run
+
+
+# -- the environment of Copier's tasks -------------------------------------------------------
+
+IDENTITY = {
+    "GIT_AUTHOR_NAME": "Tests",
+    "GIT_AUTHOR_EMAIL": "tests@example.invalid",
+    "GIT_COMMITTER_NAME": "Tests",
+    "GIT_COMMITTER_EMAIL": "tests@example.invalid",
+}
+
+
+TaskEnv = Callable[..., None]
+
+
+@pytest.fixture
+def task_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[TaskEnv]:
+    """``task_env(NAME="value", OTHER=None)``: environment variables the tasks see.
+
+    Copier runs tasks with plumbum's copy of the environment, taken when plumbum was
+    imported: setting ``os.environ`` alone would not reach them. ``None`` removes a variable.
+    """
+    saved = local.env.getdict()
+
+    def apply(**values: str | None) -> None:
+        for name, value in values.items():
+            if value is None:
+                monkeypatch.delenv(name, raising=False)
+                local.env.pop(name, "")
+            else:
+                monkeypatch.setenv(name, value)
+                local.env[name] = value
+
+    yield apply
+    local.env.clear()
+    local.env.update(saved)
+
+
+@pytest.fixture
+def git_identity(task_env: TaskEnv) -> None:
+    task_env(**IDENTITY)
+
+
+@pytest.fixture
+def no_git_identity(task_env: TaskEnv, tmp_path: Path) -> None:
+    """git with no identity at all, and told not to guess one from the host name."""
+    task_env(
+        **dict.fromkeys(IDENTITY),
+        GIT_CONFIG_GLOBAL=str(tmp_path / "empty-gitconfig"),
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_CONFIG_COUNT="1",
+        GIT_CONFIG_KEY_0="user.useConfigOnly",
+        GIT_CONFIG_VALUE_0="true",
+    )

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from copier import Settings, run_copy
+from copier import Settings, run_copy, run_update
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 COPIER_YML = REPO_ROOT / "copier.yml"
@@ -32,6 +32,7 @@ def render(
     template: Path = REPO_ROOT,
     unsafe: bool = False,
     skip_tasks: bool = True,
+    vcs_ref: str = "HEAD",
     **answers: Any,
 ) -> Path:
     """Render ``template`` into ``dest`` with ``answers``; every other question takes its default.
@@ -53,7 +54,7 @@ def render(
         unsafe=unsafe,
         skip_tasks=skip_tasks,
         quiet=True,
-        vcs_ref="HEAD",
+        vcs_ref=vcs_ref,
         settings=Settings(defaults={}, trust=[]),
     )
     return dest
@@ -102,6 +103,53 @@ def commit_all(repo: Path, message: str = "test template") -> None:
         _git(repo, "init", "--quiet")
     _git(repo, "add", "-A")
     _git(repo, "commit", "--quiet", "--no-verify", "-m", message)
+
+
+def tag(repo: Path, name: str) -> None:
+    """Tag ``repo``'s HEAD (an annotated tag, as a release is)."""
+    _git(repo, "tag", "--annotate", "--message", f"release {name}", name)
+
+
+def template_copy(dest: Path) -> Path:
+    """A throwaway git repository holding this template as the working tree has it.
+
+    Tracked and untracked files, ignored ones left out (.venv, caches), committed once: tests
+    tag, change and re-tag it freely, and never touch this repository's own tags.
+    """
+    listed = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"],
+        cwd=REPO_ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    for relative in filter(None, listed.split("\0")):
+        source = REPO_ROOT / relative
+        if source.is_file():
+            target = dest / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target)
+    commit_all(dest, "template as the working tree has it")
+    return dest
+
+
+def update(project: Path, /, *, vcs_ref: str, **answers: Any) -> Path:
+    """``copier update --trust --defaults --skip-tasks`` of ``project`` to ``vcs_ref``.
+
+    ``answers`` change answers (``--data``); the others keep their recorded values.
+    """
+    run_update(
+        dst_path=project,
+        data=dict(answers),
+        defaults=True,
+        overwrite=True,
+        unsafe=True,
+        skip_tasks=True,
+        quiet=True,
+        vcs_ref=vcs_ref,
+        settings=Settings(defaults={}, trust=[]),
+    )
+    return project
 
 
 def make_probe_template(dest: Path, copier_yml: Path = COPIER_YML) -> Path:

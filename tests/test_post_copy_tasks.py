@@ -7,66 +7,16 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 from copier.errors import TaskError, UnsafeTemplateError
 from plumbum import local
 
+from tests.conftest import TaskEnv
 from tests.rendering import render
 
 BIN = Path(sys.executable).parent
-IDENTITY = {
-    "GIT_AUTHOR_NAME": "Tests",
-    "GIT_AUTHOR_EMAIL": "tests@example.invalid",
-    "GIT_COMMITTER_NAME": "Tests",
-    "GIT_COMMITTER_EMAIL": "tests@example.invalid",
-}
-
-
-TaskEnv = Callable[..., None]
-
-
-@pytest.fixture
-def task_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[TaskEnv]:
-    """``task_env(NAME="value", OTHER=None)``: environment variables the tasks see.
-
-    Copier runs tasks with plumbum's copy of the environment, taken when plumbum was
-    imported: setting ``os.environ`` alone would not reach them. ``None`` removes a variable.
-    """
-    saved = local.env.getdict()
-
-    def apply(**values: str | None) -> None:
-        for name, value in values.items():
-            if value is None:
-                monkeypatch.delenv(name, raising=False)
-                local.env.pop(name, "")
-            else:
-                monkeypatch.setenv(name, value)
-                local.env[name] = value
-
-    yield apply
-    local.env.clear()
-    local.env.update(saved)
-
-
-@pytest.fixture
-def git_identity(task_env: TaskEnv) -> None:
-    task_env(**IDENTITY)
-
-
-@pytest.fixture
-def no_git_identity(task_env: TaskEnv, tmp_path: Path) -> None:
-    """git with no identity at all, and told not to guess one from the host name."""
-    task_env(
-        **dict.fromkeys(IDENTITY),
-        GIT_CONFIG_GLOBAL=str(tmp_path / "empty-gitconfig"),
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_CONFIG_COUNT="1",
-        GIT_CONFIG_KEY_0="user.useConfigOnly",
-        GIT_CONFIG_VALUE_0="true",
-    )
 
 
 def _git(project: Path, *args: str) -> str:
@@ -82,9 +32,7 @@ def test_tasks_need_trust(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
-def test_every_task_runs_by_default(
-    tmp_path: Path, git_identity: None, task_env: TaskEnv
-) -> None:
+def test_every_task_runs_by_default(tmp_path: Path, git_identity: None, task_env: TaskEnv) -> None:
     # The project's make finds uv on PATH (else it would bootstrap one into .tools/).
     task_env(PATH=f"{BIN}:{local.env['PATH']}")
     project = render(tmp_path / "svc", unsafe=True, skip_tasks=False)

@@ -1,0 +1,279 @@
+"""``copier update``: a service that a team has changed takes the template's fixes, keeps its
+edits, and recomputes what follows from a changed answer.
+
+Every test works on a throwaway copy of this repository (tests.rendering.template_copy), tags
+releases there, renders a service from one tag, edits it the way a user would, changes the
+template, tags again and updates. This repository's own tags are never read or written.
+"""
+
+from __future__ import annotations
+
+import filecmp
+import re
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.conftest import TaskEnv
+from tests.rendering import commit_all, render, tag, template_copy, update
+
+PACKAGE = "orders_consumer"
+CONFLICT_MARKER = re.compile(r"^(<{7}|>{7}) ", re.MULTILINE)
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=repo, check=True, capture_output=True, text=True
+    ).stdout
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    """Replace ``old`` (which must be there once) with ``new`` in ``path``."""
+    text = path.read_text(encoding="utf-8")
+    assert text.count(old) == 1, f"{old!r} is not in {path} exactly once"
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def _append(path: Path, text: str) -> None:
+    with path.open("a", encoding="utf-8") as handle:
+        handle.write(text)
+
+
+def _answers(project: Path) -> dict[str, Any]:
+    loaded = yaml.safe_load((project / ".copier-answers.yml").read_text(encoding="utf-8"))
+    assert isinstance(loaded, dict)
+    return loaded
+
+
+def _leftovers(project: Path) -> list[str]:
+    """``.rej`` files and conflict markers anywhere in the service."""
+    found = [str(p.relative_to(project)) for p in project.rglob("*.rej")]
+    for path in project.rglob("*"):
+        if ".git" in path.parts or ".venv" in path.parts or not path.is_file():
+            continue
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError:
+            continue
+        if CONFLICT_MARKER.search(text):
+            found.append(f"{path.relative_to(project)}: conflict markers")
+    return found
+
+
+def _tree_differences(left: Path, right: Path) -> list[str]:
+    """Files that differ or exist on one side only, ``.git`` and the answers file aside."""
+    differences: list[str] = []
+
+    def walk(comparison: filecmp.dircmp[str], prefix: str) -> None:
+        ignored = {".git", ".copier-answers.yml"}
+        differences.extend(f"{prefix}{name}" for name in comparison.diff_files)
+        differences.extend(
+            f"{prefix}{name} (only one side)"
+            for name in comparison.left_only + comparison.right_only
+            if name not in ignored
+        )
+        for name, sub in comparison.subdirs.items():
+            if name not in ignored:
+                walk(sub, f"{prefix}{name}/")
+
+    walk(filecmp.dircmp(left, right, ignore=[]), "")
+    return differences
+
+
+@pytest.fixture
+def template_v1(tmp_path: Path) -> Path:
+    """A copy of the template, tagged 0.2.0 (this version)."""
+    repo = template_copy(tmp_path / "template")
+    tag(repo, "0.2.0")
+    return repo
+
+
+def _release_v2(repo: Path) -> None:
+    """The template's next release, 0.3.0: fixes in files a user edits too, or not at all."""
+    template = repo / "template"
+    # A file the user never touches.
+    _edit(
+        template / "src" / "{{ package_name }}" / "settings.py.jinja",
+        '"""Configuration read',
+        '"""Release 0.3.0 touched this docstring.\n\nConfiguration read',
+    )
+    # A file the user edits too, on other lines: both changes must be kept.
+    _edit(
+        template / "pyproject.toml.jinja",
+        "[tool.ruff]\n",
+        "[tool.ruff]\n# Release 0.3.0: one line length for code and docs.\n",
+    )
+    # README: the user appends a section at the end; the template fixes an earlier one.
+    _edit(
+        template / "README.md.jinja",
+        "## Benchmark\n",
+        "## Benchmark\n\nRelease 0.3.0 added this sentence.\n",
+    )
+    # The example business logic changes too, but orders.py belongs to the user now
+    # (_skip_if_exists): the update must leave the user's version alone.
+    _edit(
+        template / "src" / "{{ package_name }}" / "orders.py.jinja",
+        '"""The business logic:',
+        '"""Release 0.3.0 example.\n\nThe business logic:',
+    )
+    commit_all(repo, "release 0.3.0")
+    tag(repo, "0.3.0")
+
+
+USER_LOGIC = '''
+
+def audit_label(order_id: str) -> str:
+    """The team's own addition: how an order shows in the audit trail."""
+    return f"audit:{order_id}"
+'''
+
+USER_TEST = f'''"""The team's own test of its own logic."""
+
+from {PACKAGE}.orders import audit_label
+
+
+def test_audit_label() -> None:
+    assert audit_label("o-1") == "audit:o-1"
+'''
+
+
+@pytest.mark.slow
+def test_update_keeps_user_edits_and_brings_the_template_fixes(
+    tmp_path: Path, template_v1: Path, task_env: TaskEnv
+) -> None:
+    task_env(
+        GIT_AUTHOR_NAME="Team",
+        GIT_AUTHOR_EMAIL="team@example.invalid",
+        GIT_COMMITTER_NAME="Team",
+        GIT_COMMITTER_EMAIL="team@example.invalid",
+        COPIER_SQS_LAMBDA_SKIP="sync,pre-commit",
+    )
+    # The post-copy git task makes the first commit, as it would for a user.
+    service = render(
+        tmp_path / "svc", template=template_v1, unsafe=True, skip_tasks=False, vcs_ref="0.2.0"
+    )
+    assert _git(service, "log", "--format=%s").startswith("Initial commit")
+
+    # The team's edits: business logic with its test, a dependency, a README section.
+    orders = service / "src" / PACKAGE / "orders.py"
+    _append(orders, USER_LOGIC)
+    (service / "tests" / "unit" / "test_audit.py").write_text(USER_TEST, encoding="utf-8")
+    _edit(
+        service / "pyproject.toml",
+        '    "boto3==1.44.8",\n',
+        '    "boto3==1.44.8",\n    "python-dateutil==2.9.0.post0",\n',
+    )
+    _append(service / "README.md", "\n## Team notes\n\nOn call: the orders team.\n")
+    commit_all(service, "team edits")
+    user_orders = orders.read_text(encoding="utf-8")
+
+    _release_v2(template_v1)
+    update(service, vcs_ref="0.3.0", max_receive_count=7)
+
+    assert _leftovers(service) == []
+    # The user's edits survive.
+    assert orders.read_text(encoding="utf-8") == user_orders
+    assert "Release 0.3.0 example" not in user_orders
+    pyproject = (service / "pyproject.toml").read_text(encoding="utf-8")
+    assert '"python-dateutil==2.9.0.post0",' in pyproject
+    readme = (service / "README.md").read_text(encoding="utf-8")
+    assert readme.rstrip().endswith("On call: the orders team.")
+    # The template's fixes arrive, beside the user's lines where both touched a file.
+    assert "# Release 0.3.0: one line length" in pyproject
+    assert "Release 0.3.0 added this sentence." in readme
+    settings = (service / "src" / PACKAGE / "settings.py").read_text(encoding="utf-8")
+    assert settings.startswith('"""Release 0.3.0 touched this docstring.')
+    # The changed answer is recorded and reaches every file that uses it.
+    answers = _answers(service)
+    assert answers["_commit"] == "0.3.0"
+    assert answers["max_receive_count"] == 7
+    assert "maxReceiveCount: 7" in (service / "template.yaml").read_text(encoding="utf-8")
+    provision = service / "infra" / "localstack" / "ready.d" / "provision.py"
+    assert "MAX_RECEIVE_COUNT = 7" in provision.read_text(encoding="utf-8")
+
+    # The updated service's own checks pass, the team's test among them.
+    for target in ("lint", "test"):
+        result = subprocess.run(
+            ["make", target], cwd=service, capture_output=True, text=True, check=False
+        )
+        output = result.stdout[-5000:] + result.stderr[-3000:]
+        assert result.returncode == 0, f"make {target} failed:\n{output}"
+    assert "test_audit.py ." in result.stdout or "test_audit.py::" in result.stdout
+
+
+def test_update_with_a_changed_answer_equals_a_fresh_render(
+    tmp_path: Path, template_v1: Path
+) -> None:
+    """Every derived value follows a changed answer: IaC, local stack, provisioning, docs."""
+    service = render(tmp_path / "svc", template=template_v1, vcs_ref="0.2.0")
+    commit_all(service, "first render")
+    example_orders = (service / "src" / PACKAGE / "orders.py").read_text(encoding="utf-8")
+    _release_v2(template_v1)
+
+    update(service, vcs_ref="0.3.0", batch_size=50)
+
+    answers = {k: v for k, v in _answers(service).items() if not k.startswith("_")}
+    assert answers["batch_size"] == 50
+    # The recorded window (0) is invalid with 50 records: Copier drops it and takes the
+    # default again, which follows batch_size (at least 1 s above 10 records).
+    assert answers["max_batching_window_seconds"] == 1
+    # A recorded answer that is still valid is kept, derived default or not (Copier cannot
+    # tell a typed 180 from an accepted one): 180 s still covers 6 x 30 s.
+    assert answers["visibility_timeout_seconds"] == 180
+    # The updated service is, file for file, what a fresh render with its answers gives,
+    # except orders.py, which is the user's (_skip_if_exists) and keeps the 0.2.0 example.
+    fresh = render(tmp_path / "fresh", template=template_v1, vcs_ref="0.3.0", **answers)
+    assert _leftovers(service) == []
+    assert _tree_differences(service, fresh) == [f"src/{PACKAGE}/orders.py"]
+    assert (service / "src" / PACKAGE / "orders.py").read_text(encoding="utf-8") == example_orders
+    template = (service / "template.yaml").read_text(encoding="utf-8")
+    assert "BatchSize: 50" in template
+    assert "MaximumBatchingWindowInSeconds: 1" in template
+
+
+def test_an_update_with_an_invalid_answer_changes_nothing(
+    tmp_path: Path, template_v1: Path
+) -> None:
+    service = render(tmp_path / "svc", template=template_v1, vcs_ref="0.2.0")
+    commit_all(service, "first render")
+    _release_v2(template_v1)
+    with pytest.raises(ValueError, match="batch_size must be between 1 and 10000"):
+        update(service, vcs_ref="0.3.0", batch_size=20000)
+    assert _git(service, "status", "--porcelain") == ""
+    assert _answers(service)["_commit"] == "0.2.0"
+
+
+def test_update_across_0_2_0_migrates_the_renamed_answer(tmp_path: Path) -> None:
+    """0.2.0 renamed the answer local_emulator to compose_emulator; _migrations carries it."""
+    repo = template_copy(tmp_path / "template")
+    current = {
+        path: path.read_text(encoding="utf-8")
+        for path in [repo / "copier.yml", *repo.joinpath("template").rglob("*")]
+        if path.is_file() and "compose_emulator" in path.read_text(encoding="utf-8")
+    }
+    assert len(current) >= 3  # copier.yml, docker-compose.yml, README.md at least
+    # 0.1.0 as it was: the old answer name everywhere it is used.
+    for path, text in current.items():
+        path.write_text(text.replace("compose_emulator", "local_emulator"), encoding="utf-8")
+    commit_all(repo, "release 0.1.0")
+    tag(repo, "0.1.0")
+    for path, text in current.items():
+        path.write_text(text, encoding="utf-8")
+    commit_all(repo, "release 0.2.0")
+    tag(repo, "0.2.0")
+
+    service = render(tmp_path / "svc", template=repo, vcs_ref="0.1.0", local_emulator="ministack")
+    commit_all(service, "first render")
+    assert _answers(service)["local_emulator"] == "ministack"
+
+    update(service, vcs_ref="0.2.0")
+
+    answers = _answers(service)
+    assert answers["_commit"] == "0.2.0"
+    assert answers["compose_emulator"] == "ministack"
+    assert "local_emulator" not in answers
+    assert "ministackorg/ministack" in (service / "docker-compose.yml").read_text(encoding="utf-8")
+    assert _leftovers(service) == []
