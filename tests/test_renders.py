@@ -23,7 +23,7 @@ import yaml
 
 from tests.conftest import RenderCache
 from tests.matrix import Combination, all_combinations
-from tests.rendering import answers_file
+from tests.rendering import answers_file, commit_all
 
 COMBINATIONS = all_combinations()
 VENV_BIN = Path(sys.executable).parent
@@ -261,8 +261,35 @@ def test_ruff_check_passes(combination: Combination, rendered: Path) -> None:
 
 
 @each_combination
-def test_ruff_format_leaves_the_render_unchanged(combination: Combination, rendered: Path) -> None:
-    run_tool(combination, [_ruff(), "format", "--check", "--diff", "--no-cache", "."], rendered)
+def test_the_render_is_formatted_as_rendered(
+    combination: Combination, rendered: Path, tmp_path: Path
+) -> None:
+    """Render, commit, run the project's formatters: ``git status --porcelain`` stays empty.
+
+    The formatters are the project's own ``make format`` (ruff's fixes, then ruff format) and,
+    for Terraform, ``terraform fmt`` where the binary exists. A copy is formatted: the render
+    is shared by the other checks.
+    """
+    project = tmp_path / "project"
+    shutil.copytree(rendered, project, ignore=shutil.ignore_patterns(*SKIPPED_DIRS))
+    commit_all(project, "as rendered")
+    formatters: list[list[str]] = [
+        [str(_ruff()), "check", "--fix", "--no-cache", "--quiet", "."],
+        [str(_ruff()), "format", "--no-cache", "--quiet", "."],
+    ]
+    terraform = shutil.which("terraform")
+    if terraform and (project / "infra" / "terraform").is_dir():
+        formatters.append([terraform, "fmt", "-recursive", "infra/terraform"])
+    for formatter in formatters:
+        subprocess.run(formatter, cwd=project, capture_output=True, text=True, check=False)
+    status = subprocess.run(
+        ["git", "status", "--porcelain"], cwd=project, capture_output=True, text=True, check=True
+    ).stdout
+    if status:
+        diff = subprocess.run(
+            ["git", "diff"], cwd=project, capture_output=True, text=True, check=True
+        ).stdout
+        fail(combination, "formatting changed the render", status + diff[-6000:])
 
 
 def mypy_targets(root: Path) -> list[str]:
