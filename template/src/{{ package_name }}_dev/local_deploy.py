@@ -153,7 +153,7 @@ _CloudFormationLoader.add_multi_constructor("!", _intrinsic)
 
 def load_cloudformation_yaml(text: str) -> dict[str, Any]:
     """A CloudFormation/SAM YAML template as the JSON structure CloudFormation reads."""
-    loaded = yaml.load(text, Loader=_CloudFormationLoader)  # noqa: S506 (a SafeLoader)
+    loaded = yaml.load(text, Loader=_CloudFormationLoader)  # a SafeLoader: no Python objects
     if not isinstance(loaded, dict):
         raise DeployError("the template is not a YAML mapping")
     return loaded
@@ -177,9 +177,7 @@ def cdk_stack(
     manifest_file = cdk_out / "manifest.json"
     if not manifest_file.is_file():
         raise DeployError(f"no {manifest_file}: synthesize the CDK app first")
-    artifacts: dict[str, Any] = json.loads(manifest_file.read_text(encoding="utf-8"))[
-        "artifacts"
-    ]
+    artifacts: dict[str, Any] = json.loads(manifest_file.read_text(encoding="utf-8"))["artifacts"]
     stacks = {
         name: artifact
         for name, artifact in artifacts.items()
@@ -259,8 +257,13 @@ def deploy(
     s3 = _s3(endpoint)
     for upload in stack.uploads:
         _ensure_bucket(s3, upload.bucket)
-        size = upload.path.stat().st_size / 1_048_576
-        log(f"uploading {upload.path.name} ({size:.1f} MiB) to s3://{upload.bucket}/{upload.key}")
+        where = f"s3://{upload.bucket}/{upload.key}"
+        size = upload.path.stat().st_size
+        if _object_size(s3, upload.bucket, upload.key) == size:
+            # Keys name the content (a hash): the same key and size is the same file.
+            log(f"{upload.path.name} is already at {where}")
+            continue
+        log(f"uploading {upload.path.name} ({size / 1_048_576:.1f} MiB) to {where}")
         s3.upload_file(str(upload.path), upload.bucket, upload.key)
     if stack.ssm_parameters:
         ssm = _ssm(endpoint)
@@ -312,9 +315,7 @@ def deploy(
         raise DeployError(f"stack {stack.name} ended {status}; failing resources:\n{failures}")
     described = cloudformation.describe_stacks(StackName=stack_id)["Stacks"][0]
     log(f"stack {stack.name}: {status} in {time.monotonic() - started:.1f} s")
-    return Deployed(
-        stack_id=stack_id, status=status, outputs=_outputs(described), changed=True
-    )
+    return Deployed(stack_id=stack_id, status=status, outputs=_outputs(described), changed=True)
 
 
 def destroy(
@@ -337,14 +338,13 @@ def destroy(
     if status != "DELETE_COMPLETE":
         failures = "\n".join(_failures(cloudformation, stack_id)) or "(no failure event)"
         raise DeployError(f"stack {stack_name} ended {status}; failing resources:\n{failures}")
-    retained = sorted(
+    return sorted(
         {
             f"{event['LogicalResourceId']} ({event.get('PhysicalResourceId', '?')})"
             for event in _events(cloudformation, stack_id)
             if event.get("ResourceStatus") == "DELETE_SKIPPED"
         }
     )
-    return retained
 
 
 def _wait(
@@ -393,9 +393,7 @@ def _status(cloudformation: CloudFormationClient, stack: str) -> str | None:
 def _events(cloudformation: CloudFormationClient, stack_id: str) -> list[StackEventTypeDef]:
     """The stack's events, newest first (as the API returns them)."""
     try:
-        pages = cloudformation.get_paginator("describe_stack_events").paginate(
-            StackName=stack_id
-        )
+        pages = cloudformation.get_paginator("describe_stack_events").paginate(StackName=stack_id)
         return [event for page in pages for event in page["StackEvents"]]
     except ClientError as error:
         if "does not exist" in str(error):
@@ -413,9 +411,7 @@ def _failures(cloudformation: CloudFormationClient, stack_id: str) -> list[str]:
 
 
 def _outputs(described: Any) -> dict[str, str]:
-    return {
-        output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])
-    }
+    return {output["OutputKey"]: output["OutputValue"] for output in described.get("Outputs", [])}
 
 
 def _ensure_bucket(s3: S3Client, bucket: str) -> None:
@@ -429,6 +425,13 @@ def _ensure_bucket(s3: S3Client, bucket: str) -> None:
                 Bucket=bucket,
                 CreateBucketConfiguration={"LocationConstraint": config.REGION},  # type: ignore[typeddict-item]
             )
+
+
+def _object_size(s3: S3Client, bucket: str, key: str) -> int | None:
+    try:
+        return s3.head_object(Bucket=bucket, Key=key)["ContentLength"]
+    except ClientError:
+        return None
 
 
 def _require_emulator(endpoint: Endpoint) -> None:
