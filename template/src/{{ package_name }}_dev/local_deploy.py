@@ -280,6 +280,10 @@ def deploy(
     parameters = [
         {"ParameterKey": key, "ParameterValue": value} for key, value in stack.parameters.items()
     ]
+    # Only the events of this operation are printed, not those of earlier deploys.
+    earlier = (
+        {event["EventId"] for event in _events(cloudformation, stack.name)} if existing else set()
+    )
     started = time.monotonic()
     if existing is None:
         log(f"creating stack {stack.name} at {endpoint.url}")
@@ -309,7 +313,7 @@ def deploy(
                 outputs=_outputs(described),
                 changed=False,
             )
-    status = _wait(cloudformation, stack_id, log=log, timeout=timeout)
+    status = _wait(cloudformation, stack_id, log=log, timeout=timeout, seen=earlier)
     if status not in ("CREATE_COMPLETE", "UPDATE_COMPLETE"):
         failures = "\n".join(_failures(cloudformation, stack_id)) or "(no failure event)"
         raise DeployError(f"stack {stack.name} ended {status}; failing resources:\n{failures}")
@@ -332,9 +336,10 @@ def destroy(
         log(f"no stack {stack_name} at {endpoint.url}: nothing to delete")
         return []
     stack_id = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]["StackId"]
+    earlier = {event["EventId"] for event in _events(cloudformation, stack_id)}
     log(f"deleting stack {stack_name} at {endpoint.url}")
     cloudformation.delete_stack(StackName=stack_id)
-    status = _wait(cloudformation, stack_id, log=log, timeout=timeout)
+    status = _wait(cloudformation, stack_id, log=log, timeout=timeout, seen=earlier)
     if status != "DELETE_COMPLETE":
         failures = "\n".join(_failures(cloudformation, stack_id)) or "(no failure event)"
         raise DeployError(f"stack {stack_name} ended {status}; failing resources:\n{failures}")
@@ -353,9 +358,11 @@ def _wait(
     *,
     log: Log,
     timeout: float,
+    seen: set[str],
 ) -> str:
-    """Poll until the stack leaves IN_PROGRESS, logging each resource event once."""
-    seen: set[str] = set()
+    """Poll until the stack leaves IN_PROGRESS, logging each resource event not in
+    ``seen`` once."""
+    seen = set(seen)
     deadline = time.monotonic() + timeout
     while True:
         for event in reversed(_events(cloudformation, stack_id)):  # oldest first
