@@ -196,7 +196,8 @@ def test_function(sam: SamRender) -> None:
     assert function["MemorySize"] == a["memory_mb"]
     assert function["Timeout"] == a["function_timeout_seconds"]
     assert function["Handler"] == f"{a['package_name']}.handler.lambda_handler"
-    assert function["CodeUri"] == "src/"
+    # The tree `make package` builds: the runtime package and its runtime dependencies only.
+    assert function["CodeUri"] == "build/lambda/"
     assert function["LoggingConfig"]["LogFormat"] == "JSON"
     assert "DeadLetterConfig" not in function
     reserved = a["reserved_concurrency"]

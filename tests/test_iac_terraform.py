@@ -151,8 +151,6 @@ def test_variables(tf: TerraformRender) -> None:
     expected = {"aws_region", "environment", "log_retention_days"}
     if tf.answers["dlq_alarm"]:
         expected.add("alarm_email")
-    if tf.answers["handler_style"] == "powertools":
-        expected.add("layers")
     assert set(variables) == expected
     assert variables["aws_region"]["default"] == tf.answers["aws_region"]
     assert variables["log_retention_days"]["default"] >= 365
@@ -266,14 +264,13 @@ def test_function(tf: TerraformRender) -> None:
     assert log_group["retention_in_days"] == "${var.log_retention_days}"
 
 
-def test_package_holds_only_the_runtime_package(tf: TerraformRender) -> None:
-    package_name = tf.answers["package_name"]
+def test_package_is_the_packaged_tree(tf: TerraformRender) -> None:
+    # `make package` builds build/lambda/ (runtime package + runtime dependencies, so
+    # Powertools too): the archive zips that tree as it is, and no layer is attached.
     archive = tf.blocks("data")["archive_file.package"]
-    assert archive["source_dir"] == "${path.module}/../../src"
-    assert f"{package_name}_dev" in archive["excludes"]
-    src = tf.path / "src"
-    kept = {p.name for p in src.iterdir()} - set(archive["excludes"])
-    assert kept == {package_name}
+    assert archive["source_dir"] == "${path.module}/../../build/lambda"
+    assert "excludes" not in archive
+    assert "layers" not in tf.resource("aws_lambda_function.consumer")
 
 
 def test_event_source_mapping(tf: TerraformRender) -> None:

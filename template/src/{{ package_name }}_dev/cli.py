@@ -3,13 +3,14 @@
 - emulator_cli: up, down, status (the embedded emulator or docker compose)
 - queues_cli: send, dlq, redrive, purge
 - run_cli: run (the local event source mapping), invoke (one event file)
+- deploy_cli: package (the Lambda artifact), deploy-local, destroy-local (the IaC's stack)
 """
 
 from __future__ import annotations
 
 import typer
 
-from . import emulator_cli, queues_cli, run_cli
+from . import deploy_cli, emulator_cli, queues_cli, run_cli
 
 app = typer.Typer(
     help="Run this service locally: an emulator, its queues, and the handler behind them.",
@@ -18,5 +19,5 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (emulator_cli, queues_cli, run_cli):
+for module in (emulator_cli, queues_cli, run_cli, deploy_cli):
     module.register(app)

@@ -41,6 +41,10 @@ Mode = Literal["embedded", "docker"]
 StopResult = Literal["stopped", "killed", "not running"]
 
 MINISTACK_REQUIREMENT = f"ministack=={config.MINISTACK_VERSION}"
+# Installed beside MiniStack, its CloudFormation applies the SAM transform: `deploy-local`
+# then deploys template.yaml as AWS would receive it (see local_deploy.py).
+SAM_TRANSLATOR_VERSION = "1.115.0"
+SAM_TRANSLATOR_REQUIREMENT = f"aws-sam-translator=={SAM_TRANSLATOR_VERSION}"
 # Shared by every state folder: tests start their own emulators but reuse the install.
 VENV_DIR = config.STATE_DIR / "ministack-venv"
 LOG_NAME = "ministack.log"
@@ -222,29 +226,41 @@ def ensure_ministack(venv: Path = VENV_DIR, *, log: Log = print) -> Path:
     A lock serialises concurrent first runs (``dev up`` beside a test session).
     """
     executable = venv / "bin" / "ministack"
-    if executable.exists() and installed_version(venv) == config.MINISTACK_VERSION:
+    if executable.exists() and _up_to_date(venv):
         return executable
     venv.parent.mkdir(parents=True, exist_ok=True)
     with _exclusive(venv.with_name(f"{venv.name}.lock")):
-        if executable.exists() and installed_version(venv) == config.MINISTACK_VERSION:
+        if executable.exists() and _up_to_date(venv):
             return executable
         started = time.monotonic()
         log(f"installing {MINISTACK_REQUIREMENT} into {display_path(venv)} (once)")
         _install(venv)
         log(f"installed {MINISTACK_REQUIREMENT} in {time.monotonic() - started:.1f} s")
-    if not executable.exists() or installed_version(venv) != config.MINISTACK_VERSION:
+    if not executable.exists() or not _up_to_date(venv):
         raise EmulatorError(
-            f"{MINISTACK_REQUIREMENT} is not in {display_path(venv)} after installing it: "
+            f"{MINISTACK_REQUIREMENT} and {SAM_TRANSLATOR_REQUIREMENT} are not both in "
+            f"{display_path(venv)} after installing them: "
             f"delete {display_path(venv)} and run `dev up` again"
         )
     return executable
 
 
-def installed_version(venv: Path) -> str | None:
-    """MiniStack's version in ``venv``, read from its metadata without starting Python."""
-    for metadata in sorted(venv.glob("lib/python*/site-packages/ministack-*.dist-info")):
-        return metadata.name.removeprefix("ministack-").removesuffix(".dist-info")
+def installed_version(venv: Path, distribution: str = "ministack") -> str | None:
+    """The version of ``distribution`` in ``venv``, read from its metadata without
+    starting Python (``distribution`` as its dist-info folder spells it)."""
+    pattern = f"lib/python*/site-packages/{distribution}-*.dist-info"
+    for metadata in sorted(venv.glob(pattern)):
+        return metadata.name.removeprefix(f"{distribution}-").removesuffix(".dist-info")
     return None
+
+
+def _up_to_date(venv: Path) -> bool:
+    """Whether ``venv`` holds the pinned MiniStack and SAM translator (a venv from an
+    earlier version of this project gets the translator added)."""
+    return (
+        installed_version(venv) == config.MINISTACK_VERSION
+        and installed_version(venv, "aws_sam_translator") == SAM_TRANSLATOR_VERSION
+    )
 
 
 def find_uv() -> str | None:
@@ -269,12 +285,17 @@ def _install(venv: Path) -> None:
         # This interpreter, not uv's choice: uv may not download one (UV_PYTHON_DOWNLOADS).
         if not python.exists():
             _run([uv, "venv", "--quiet", "--no-project", "--python", sys.executable, str(venv)])
-        _run([uv, "pip", "install", "--quiet", "--python", str(python), MINISTACK_REQUIREMENT])
+        _run(
+            [
+                *(uv, "pip", "install", "--quiet", "--python", str(python)),
+                *(MINISTACK_REQUIREMENT, SAM_TRANSLATOR_REQUIREMENT),
+            ]
+        )
         return
     if not python.exists():
         _run([sys.executable, "-m", "venv", str(venv)])
     pip = [str(python), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-    _run([*pip, MINISTACK_REQUIREMENT])
+    _run([*pip, MINISTACK_REQUIREMENT, SAM_TRANSLATOR_REQUIREMENT])
 
 
 def _run(command: list[str]) -> None:
