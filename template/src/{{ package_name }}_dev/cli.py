@@ -3,6 +3,7 @@
 - emulator_cli: up, down, status (the embedded emulator or docker compose)
 - queues_cli: send, dlq, redrive, purge
 - run_cli: run (the local event source mapping), invoke (one event file)
+- preflight: preflight (the deployment against the pattern's rules)
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import typer
 
 from . import emulator_cli, queues_cli, run_cli
+from .preflight import cli as preflight_cli
 
 app = typer.Typer(
     help="Run this service locally: an emulator, its queues, and the handler behind them.",
@@ -18,5 +20,5 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (emulator_cli, queues_cli, run_cli):
+for module in (emulator_cli, queues_cli, run_cli, preflight_cli):
     module.register(app)
