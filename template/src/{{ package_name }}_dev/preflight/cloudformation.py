@@ -244,9 +244,10 @@ class _Reader:
                 raise SourceError(f"{where}: not a JSON object: {error}") from error
         if not isinstance(policy, dict):
             raise SourceError(f"{where}: expected a mapping, got {policy!r}")
-        target = self._target(policy.get("deadLetterTargetArn"))
-        if target is None:
-            raise SourceError(f"{where}.deadLetterTargetArn: missing or not a reference")
+        if policy.get("deadLetterTargetArn") is None:
+            raise SourceError(f"{where}.deadLetterTargetArn: missing")
+        # A computed ARN (!Sub, !ImportValue) names no resource here: noted, not checked.
+        target = self._target(policy["deadLetterTargetArn"]) or "(a computed ARN)"
         count = self._int(policy.get("maxReceiveCount"), f"{where}.maxReceiveCount")
         if count is None:
             raise SourceError(f"{where}.maxReceiveCount: missing")
