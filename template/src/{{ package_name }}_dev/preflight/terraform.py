@@ -70,7 +70,7 @@ def _expression(text: str) -> str:
     attribute values; numbers and literal ARNs stay as they are."""
     if text.isdigit() or text.startswith("arn:"):
         return text
-    return f"${{{text}}}"
+    return "${" + text + "}"
 
 
 def _body(block: Any) -> dict[str, Any]:
@@ -147,7 +147,7 @@ class _Reader:
         ``kind.name.attr``) names; None for anything else."""
         if not isinstance(value, str):
             return None
-        match = REFERENCE.match(value if value.startswith("${") else f"${{{value}}}")
+        match = REFERENCE.match(value if value.startswith("${") else "${" + value + "}")
         if match and match["type"] == kind:
             return f"{kind}.{match['name']}"
         return None
@@ -229,7 +229,7 @@ class _Reader:
             try:  # a JSON string (a heredoc or a quoted literal)
                 parsed = json.loads(policy)
             except ValueError as error:
-                raise SourceError(f"{where}: not jsonencode({{...}}) nor JSON: {error}") from error
+                raise SourceError(f"{where}: neither jsonencode(...) nor JSON: {error}") from error
             target, count = parsed.get("deadLetterTargetArn"), parsed.get("maxReceiveCount")
         elif isinstance(policy, str):
             found_target = REDRIVE_TARGET.search(policy)
@@ -237,7 +237,7 @@ class _Reader:
             target = _expression(found_target["value"]) if found_target else None
             count = _expression(found_count["value"]) if found_count else None
         else:
-            raise SourceError(f"{where}: expected jsonencode({{...}}) or a JSON string")
+            raise SourceError(f"{where}: expected jsonencode(...) or a JSON string")
         if not isinstance(target, str):
             raise SourceError(f"{where}: no deadLetterTargetArn")
         dlq = self._queue_key(target)
