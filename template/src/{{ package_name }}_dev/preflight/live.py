@@ -145,11 +145,17 @@ def _add_queue(sqs: SQSClient, arn: str, queues: dict[str, Queue], notes: list[s
         return
     redrive = None
     if "RedrivePolicy" in attributes:
-        policy = json.loads(attributes["RedrivePolicy"])
-        redrive = Redrive(
-            target=str(policy["deadLetterTargetArn"]),
-            max_receive_count=int(policy["maxReceiveCount"]),
-        )
+        try:
+            policy = json.loads(attributes["RedrivePolicy"])
+            redrive = Redrive(
+                target=str(policy["deadLetterTargetArn"]),
+                max_receive_count=int(policy["maxReceiveCount"]),
+            )
+        except (ValueError, KeyError, TypeError) as error:
+            raise SourceError(
+                f"queue {name}: RedrivePolicy is not JSON with deadLetterTargetArn and "
+                f"maxReceiveCount: {attributes['RedrivePolicy']!r}"
+            ) from error
     queues[arn] = Queue(
         key=arn,
         label=name,
