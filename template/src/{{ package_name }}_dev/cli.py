@@ -4,6 +4,7 @@
 - queues_cli: send, dlq, redrive, purge
 - run_cli: run (the local event source mapping), invoke (one event file)
 - deploy_cli: package (the Lambda artifact), deploy-local, destroy-local (the IaC's stack)
+- preflight: preflight (the deployment against the pattern's rules)
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import typer
 
 from . import deploy_cli, emulator_cli, queues_cli, run_cli
+from .preflight import cli as preflight_cli
 
 app = typer.Typer(
     help="Run this service locally: an emulator, its queues, and the handler behind them.",
@@ -19,5 +21,5 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
-for module in (emulator_cli, queues_cli, run_cli, deploy_cli):
+for module in (emulator_cli, queues_cli, run_cli, deploy_cli, preflight_cli):
     module.register(app)

@@ -1,0 +1,85 @@
+"""The effective settings of one deployment: queues, functions, mappings, alarms.
+
+Every source fills these objects; the rules read nothing else. A setting a source leaves
+out takes AWS's default (the ``DEFAULT_*`` values), as the deployed resource would.
+Resources refer to one another by *key*: a template's logical id, a Terraform address or
+an ARN, whatever identifies them within the source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# AWS's defaults ("CreateQueue", "CreateFunction", "CreateEventSourceMapping" API pages).
+DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30
+DEFAULT_RETENTION_SECONDS = 345600
+DEFAULT_FUNCTION_TIMEOUT_SECONDS = 3
+DEFAULT_BATCH_SIZE = 10
+DEFAULT_BATCHING_WINDOW_SECONDS = 0
+
+
+class SourceError(Exception):
+    """The input cannot be read as a deployment; the message names the file and field."""
+
+
+@dataclass(frozen=True)
+class Redrive:
+    """A queue's RedrivePolicy: where a message goes after ``max_receive_count`` receives."""
+
+    target: str  # the DLQ's key (its ARN when it is not part of the source)
+    max_receive_count: int
+
+
+@dataclass(frozen=True)
+class Queue:
+    key: str
+    label: str  # how findings name it: "SourceQueue (orders)", "aws_sqs_queue.source (orders)"
+    fifo: bool
+    visibility_timeout: int = DEFAULT_VISIBILITY_TIMEOUT_SECONDS
+    retention: int = DEFAULT_RETENTION_SECONDS
+    # None: not declared, so encryption depends on the account's default for new queues.
+    sse: bool | None = None
+    redrive: Redrive | None = None
+
+
+@dataclass(frozen=True)
+class Function:
+    key: str
+    label: str
+    timeout: int = DEFAULT_FUNCTION_TIMEOUT_SECONDS
+    reserved_concurrency: int | None = None  # None: unreserved (the account's pool)
+    dead_letter_target: str | None = None  # a function-level DeadLetterConfig's target
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """An event source mapping from an SQS queue to a function."""
+
+    label: str
+    queue: str  # key of the queue
+    function: str  # key of the function
+    batch_size: int = DEFAULT_BATCH_SIZE
+    batching_window: int = DEFAULT_BATCHING_WINDOW_SECONDS
+    response_types: tuple[str, ...] = ()
+    maximum_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency
+
+
+@dataclass(frozen=True)
+class Deployment:
+    source: str  # what was read, for the report: a path, or "live: <function> at <endpoint>"
+    queues: dict[str, Queue] = field(default_factory=dict)
+    functions: dict[str, Function] = field(default_factory=dict)
+    mappings: tuple[Mapping, ...] = ()
+    # Keys of the queues an alarm watches (an AWS/SQS metric with their QueueName).
+    alarmed_queues: frozenset[str] = frozenset()
+    # What could not be checked and why (a queue outside the source, ...).
+    notes: tuple[str, ...] = ()
+
+    def dead_letter_queues(self) -> dict[str, Queue | None]:
+        """The redrive targets of the mapped queues, by key (None: not in this source)."""
+        targets: dict[str, Queue | None] = {}
+        for mapping in self.mappings:
+            queue = self.queues.get(mapping.queue)
+            if queue is not None and queue.redrive is not None:
+                targets[queue.redrive.target] = self.queues.get(queue.redrive.target)
+        return targets
