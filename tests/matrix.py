@@ -61,7 +61,8 @@ PROFILES: Mapping[str, Mapping[str, int]] = {
         "max_concurrency": 5,
         "function_timeout_seconds": 120,
         "memory_mb": 1024,
-        "max_receive_count": 3,
+        # The lowest count reserved concurrency allows (a throttle counts as a receive).
+        "max_receive_count": 5,
     },
 }
 STANDARD_ONLY_PROFILES = frozenset({"bigbatch"})

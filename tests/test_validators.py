@@ -269,6 +269,12 @@ REJECTED = [
         ("reserved_concurrency must be 0 (none) or at least max_concurrency (10)", "got 5"),
     ),
     Rejected(
+        "reserved-with-few-receives",
+        {"max_receive_count": 3, "reserved_concurrency": 20},
+        "reserved_concurrency",
+        ("reserved_concurrency needs max_receive_count of at least 5 (it is 3)", "got 20"),
+    ),
+    Rejected(
         "reserved-negative",
         {"reserved_concurrency": -1},
         "reserved_concurrency",
