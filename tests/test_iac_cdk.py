@@ -306,9 +306,25 @@ def test_function(cdk: CdkRender) -> None:
     }
     assert "DeadLetterConfig" not in function
     assert function.get("ReservedConcurrentExecutions") == (a["reserved_concurrency"] or None)
-    # The code is the staged build/lambda asset, not src/.
-    asset = cdk.resource("ConsumerFunction")
-    assert set(function["Code"]) == {"S3Bucket", "S3Key"}, asset
+    assert set(function["Code"]) == {"S3Bucket", "S3Key"}
+
+
+def test_the_code_asset_is_build_lambda(cdk: CdkRender) -> None:
+    """The function's asset is what build/lambda holds: the runtime package, nothing of the
+    local tools or of the CDK app."""
+    out = cdk.path / "build" / "cdk.out"
+    slug = cdk.answers["project_slug"]
+    manifest = json.loads((out / f"{slug}.assets.json").read_text(encoding="utf-8"))
+    key = cdk.properties("ConsumerFunction")["Code"]["S3Key"]
+    (asset,) = (
+        entry["source"]
+        for entry in manifest["files"].values()
+        if any(d["objectKey"] == key for d in entry["destinations"].values())
+    )
+    assert asset["packaging"] == "zip"
+    staged = sorted(child.name for child in (out / asset["path"]).iterdir())
+    assert staged == [cdk.package]
+    assert (out / asset["path"] / cdk.package / "handler.py").is_file()
 
 
 def test_function_environment_is_sams(cdk: CdkRender) -> None:
