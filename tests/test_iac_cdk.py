@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,8 +27,9 @@ import yaml
 
 from tests.conftest import _exclusive_lock, shared_tmp
 from tests.iac_expectations import expected_grants
-from tests.rendering import answers_file, render
+from tests.rendering import REPO_ROOT, answers_file, render
 from tests.test_iac_sam import BIN, CHECKOV_VERSION, CfnLoader, _run, _uv
+from tests.test_pins import pins
 
 #: Renders with iac=cdk; every other answer takes its default.
 RENDERS: dict[str, dict[str, Any]] = {
@@ -217,6 +219,19 @@ def test_synthesis_without_the_artifact_says_to_package(
     assert result.returncode == 1
     assert "run `make package` first" in result.stderr
     assert not (rendered / "build" / "cdk.out").exists()
+
+
+def test_cdk_pins_are_the_templates(tmp_path: Path) -> None:
+    """The CDK libraries are dev pins of the render (never shipped) and the template's own,
+    which type-checks and synthesizes every cdk render (tests/test_pins.py renders sam)."""
+    template = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    template_pins = pins(template["dependency-groups"]["dev"])
+    rendered = render(tmp_path / "svc", iac="cdk", skip_tasks=True)
+    project = tomllib.loads((rendered / "pyproject.toml").read_text(encoding="utf-8"))
+    assert not {"aws-cdk-lib", "constructs"} & set(pins(project["project"]["dependencies"]))
+    dev = pins(project["dependency-groups"]["dev"])
+    for name in ("aws-cdk-lib", "constructs", "cfn-lint"):
+        assert dev[name] == template_pins[name], name
 
 
 # -- the checkers ---------------------------------------------------------------------------
