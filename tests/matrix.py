@@ -80,6 +80,7 @@ NAMED: Mapping[str, Mapping[str, Value]] = {
         "queue_type": "fifo",
         "handler_style": "powertools",
         "poison_policy": "retry",
+        "iac": "cdk",
     },
     "named-standard-stdlib-none-retry": {
         "queue_type": "standard",
@@ -89,6 +90,8 @@ NAMED: Mapping[str, Mapping[str, Value]] = {
         "iac": "terraform",
     },
     "named-fifo-stdlib-dynamodb-dlq_now": {
+        # A package name that sorts after "tests": import order must not depend on it.
+        "project_name": "Warehouse Orders",
         "queue_type": "fifo",
         "handler_style": "stdlib",
         "idempotency": "dynamodb",

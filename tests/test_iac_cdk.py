@@ -178,7 +178,7 @@ def test_cdk_files_rendered(cdk: CdkRender) -> None:
     assert cdk_json["output"] == "build/cdk.out"
     for module in ("__init__.py", "config.py", "stack.py", "app.py"):
         assert (cdk.path / "src" / f"{cdk.package}_infra" / module).is_file()
-    assert (cdk.path / "tests" / "infra_cdk" / "test_stack.py").is_file()
+    assert (cdk.path / "tests" / "iac" / "test_cdk_stack.py").is_file()
     # Never shipped: the wheel (and the Lambda artifact) holds the runtime package only.
     pyproject = (cdk.path / "pyproject.toml").read_text(encoding="utf-8")
     assert f'packages = ["src/{cdk.package}"]' in pyproject
@@ -190,7 +190,7 @@ def test_no_cdk_files_for_other_flavours(tmp_path: Path, iac: str) -> None:
     rendered = render(tmp_path / "svc", iac=iac, skip_tasks=True)
     assert not (rendered / "cdk.json").exists()
     assert not list((rendered / "src").glob("*_infra"))
-    assert not (rendered / "tests" / "infra_cdk").exists()
+    assert not (rendered / "tests" / "iac" / "test_cdk_stack.py").exists()
     assert "synth:" not in (rendered / "Makefile").read_text(encoding="utf-8")
     assert "aws-cdk-lib" not in (rendered / "pyproject.toml").read_text(encoding="utf-8")
 
@@ -471,23 +471,3 @@ def test_same_resources_as_sam(cdk: CdkRender) -> None:
         for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
             assert mine.get(policy) == resource.get(policy), (logical_id, policy)
     assert set(cdk.template["Outputs"]) == set(cdk.sam["Outputs"])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("cdk", ["standard-defaults"], indirect=True)
-def test_the_generated_stack_tests_pass(cdk: CdkRender) -> None:
-    """The render's own tests/infra_cdk (aws_cdk.assertions, cfn-lint), in the template's
-    environment, which pins what the render pins (tests/test_pins.py). On one render only:
-    each run is one more synthesis."""
-    env = {**os.environ, "PYTHONPATH": str(cdk.path / "src")}
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/infra_cdk", "-p", "no:cacheprovider", "-q"],
-        cwd=cdk.path,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-4000:]
-    assert " passed" in result.stdout
