@@ -1,8 +1,8 @@
 """What every IaC flavour must declare for a set of answers, in one place.
 
-Each flavour's test maps its own resource references to these logical names
-(SourceQueue, DeadLetterQueue, OrdersTable, IdempotencyTable, ConsumerLogGroup), so the
-function's permissions cannot drift between SAM and Terraform.
+The readers of tests/iac_settings.py map each flavour's resource references to these
+logical names (SourceQueue, DeadLetterQueue, OrdersTable, IdempotencyTable,
+ConsumerLogGroup), so the function's permissions cannot drift between flavours.
 """
 
 from __future__ import annotations
@@ -11,6 +11,35 @@ from collections.abc import Mapping
 from typing import Any
 
 IDEMPOTENCY_ACTIONS = ("PutItem", "GetItem", "UpdateItem", "DeleteItem")
+
+#: The answer sets every flavour's tests render (with their own ``iac``), and the contract
+#: test compares across flavours; every other answer takes its default.
+ANSWER_SETS: dict[str, dict[str, Any]] = {
+    "standard-defaults": {},
+    "fifo-retry-noidem-reserved": {
+        "queue_type": "fifo",
+        "fifo_high_throughput": True,
+        "poison_policy": "retry",
+        "idempotency": "none",
+        "reserved_concurrency": 20,
+        "dlq_alarm": False,
+        "architecture": "x86_64",
+        "lambda_runtime": "python3.12",
+    },
+    "standard-bigbatch": {
+        "batch_size": 100,
+        "max_batching_window_seconds": 5,
+        "function_timeout_seconds": 60,
+        "memory_mb": 512,
+        "max_receive_count": 8,
+        "max_concurrency": 4,
+    },
+}
+
+
+def renders_of(iac: str) -> dict[str, dict[str, Any]]:
+    """The answer sets with ``iac`` set: what one flavour's tests render."""
+    return {name: {**answers, "iac": iac} for name, answers in ANSWER_SETS.items()}
 
 
 def expected_grants(answers: Mapping[str, Any]) -> set[tuple[str, str]]:

@@ -26,27 +26,13 @@ import pytest
 import yaml
 
 from tests.conftest import _exclusive_lock, shared_tmp
-from tests.iac_expectations import expected_grants
+from tests.iac_expectations import renders_of
 from tests.rendering import REPO_ROOT, answers_file, render
 from tests.test_iac_sam import BIN, CHECKOV_VERSION, CfnLoader, _run, _uv
 from tests.test_pins import pins
 
-#: Renders with iac=cdk; every other answer takes its default.
-RENDERS: dict[str, dict[str, Any]] = {
-    "standard-defaults": {"iac": "cdk"},
-    "fifo-retry-noidem-reserved": {
-        "iac": "cdk",
-        "queue_type": "fifo",
-        "fifo_high_throughput": True,
-        "poison_policy": "retry",
-        "idempotency": "none",
-        "reserved_concurrency": 20,
-        "dlq_alarm": False,
-        "architecture": "x86_64",
-        "lambda_runtime": "python3.12",
-    },
-    "standard-bigbatch": {"iac": "cdk", "batch_size": 100, "max_batching_window_seconds": 5},
-}
+#: Renders with iac=cdk: the answer sets of tests/iac_expectations.py.
+RENDERS = renders_of("cdk")
 
 #: CDK writes the account root principal as a join, SAM as a substitution: the same ARN.
 CDK_ACCOUNT_ROOT = {
@@ -152,9 +138,12 @@ def _prepare(name: str, root: Path) -> dict[str, Any]:
     return outcome
 
 
-@pytest.fixture(scope="session", params=list(RENDERS))
-def cdk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> CdkRender:
-    name: str = request.param
+def prepared(name: str, tmp_path_factory: pytest.TempPathFactory) -> CdkRender:
+    """The render ``name`` of :data:`RENDERS`, synthesized, linted and scanned once per run.
+
+    The xdist workers share it (a file lock, then a JSON file of the outcome); the contract
+    test (tests/test_iac_contract.py) reads the same synthesized templates.
+    """
     root = shared_tmp(tmp_path_factory, "cdk") / name
     outcome_file = root.with_suffix(".json")
     with _exclusive_lock(root.with_suffix(".lock")):
@@ -167,6 +156,11 @@ def cdk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     path = root / "svc"
     template = json.loads((path / outcome["template"]).read_text(encoding="utf-8"))
     return CdkRender(name, path, answers_file(path), template, outcome["sam"], outcome)
+
+
+@pytest.fixture(scope="session", params=list(RENDERS))
+def cdk(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> CdkRender:
+    return prepared(request.param, tmp_path_factory)
 
 
 # -- the files ------------------------------------------------------------------------------
@@ -278,52 +272,6 @@ def test_every_checkov_skip_has_the_sam_reason(cdk: CdkRender) -> None:
 # -- the settings are the answers -----------------------------------------------------------
 
 
-def test_queues(cdk: CdkRender) -> None:
-    a = cdk.answers
-    fifo = a["queue_type"] == "fifo"
-    suffix = ".fifo" if fifo else ""
-    source = cdk.properties("SourceQueue")
-    dlq = cdk.properties("DeadLetterQueue")
-    assert source["QueueName"] == f"{a['queue_name']}{suffix}"
-    assert dlq["QueueName"] == f"{a['queue_name']}-dlq{suffix}"
-    assert source["VisibilityTimeout"] == a["visibility_timeout_seconds"]
-    assert source["MessageRetentionPeriod"] == a["source_retention_seconds"]
-    assert dlq["MessageRetentionPeriod"] == a["dlq_retention_seconds"]
-    assert source["RedrivePolicy"] == {
-        "deadLetterTargetArn": {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]},
-        "maxReceiveCount": a["max_receive_count"],
-    }
-    for queue in (source, dlq):
-        assert queue["SqsManagedSseEnabled"] is True
-        assert queue.get("FifoQueue", False) is fifo
-        if fifo:
-            assert queue["ContentBasedDeduplication"] is a["fifo_content_based_deduplication"]
-            high = a["fifo_high_throughput"]
-            assert queue["DeduplicationScope"] == ("messageGroup" if high else "queue")
-            assert queue["FifoThroughputLimit"] == ("perMessageGroupId" if high else "perQueue")
-        else:
-            assert "ContentBasedDeduplication" not in queue
-
-
-def test_function(cdk: CdkRender) -> None:
-    a = cdk.answers
-    assert list(cdk.of_type("AWS::Lambda::Function")) == ["ConsumerFunction"]
-    function = cdk.properties("ConsumerFunction")
-    assert function["FunctionName"] == a["project_slug"]
-    assert function["Runtime"] == a["lambda_runtime"]
-    assert function["Architectures"] == [a["architecture"]]
-    assert function["MemorySize"] == a["memory_mb"]
-    assert function["Timeout"] == a["function_timeout_seconds"]
-    assert function["Handler"] == f"{cdk.package}.handler.lambda_handler"
-    assert function["LoggingConfig"] == {
-        "LogFormat": "JSON",
-        "LogGroup": {"Ref": "ConsumerLogGroup"},
-    }
-    assert "DeadLetterConfig" not in function
-    assert function.get("ReservedConcurrentExecutions") == (a["reserved_concurrency"] or None)
-    assert set(function["Code"]) == {"S3Bucket", "S3Key"}
-
-
 def test_the_code_asset_is_build_lambda(cdk: CdkRender) -> None:
     """The function's asset is what build/lambda holds: the runtime package, nothing of the
     local tools or of the CDK app."""
@@ -340,94 +288,6 @@ def test_the_code_asset_is_build_lambda(cdk: CdkRender) -> None:
     staged = sorted(child.name for child in (out / asset["path"]).iterdir())
     assert staged == [cdk.package]
     assert (out / asset["path"] / cdk.package / "handler.py").is_file()
-
-
-def test_function_environment_is_sams(cdk: CdkRender) -> None:
-    sam = cdk.sam["Resources"]["ConsumerFunction"]["Properties"]
-    function = cdk.properties("ConsumerFunction")
-    assert function["Environment"] == sam["Environment"]
-    for key in ("FunctionName", "Description", "Handler", "Runtime", "Architectures"):
-        assert function[key] == sam[key], key
-    for key in ("MemorySize", "Timeout", "ReservedConcurrentExecutions", "Role", "LoggingConfig"):
-        assert function.get(key) == sam.get(key), key
-
-
-def test_event_source_mapping(cdk: CdkRender) -> None:
-    a = cdk.answers
-    mappings = cdk.of_type("AWS::Lambda::EventSourceMapping")
-    assert list(mappings) == ["ConsumerEventSourceMapping"]
-    props = mappings["ConsumerEventSourceMapping"]["Properties"]
-    assert props["EventSourceArn"] == {"Fn::GetAtt": ["SourceQueue", "Arn"]}
-    assert props["FunctionName"] == {"Ref": "ConsumerFunction"}
-    assert props["BatchSize"] == a["batch_size"]
-    if a["queue_type"] == "fifo":
-        assert "MaximumBatchingWindowInSeconds" not in props
-    else:
-        assert props["MaximumBatchingWindowInSeconds"] == a["max_batching_window_seconds"]
-    assert props["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
-    assert props["ScalingConfig"] == {"MaximumConcurrency": a["max_concurrency"]}
-    # The SAM event of the same answers says the same.
-    sam_event = cdk.sam["Resources"]["ConsumerFunction"]["Properties"]["Events"]["SourceQueue"]
-    sam_props = dict(sam_event["Properties"])
-    assert sam_props.pop("Queue") == props["EventSourceArn"]
-    assert sam_props == {
-        key: value for key, value in props.items() if key not in ("EventSourceArn", "FunctionName")
-    }
-
-
-def test_tables(cdk: CdkRender) -> None:
-    a = cdk.answers
-    tables = cdk.of_type("AWS::DynamoDB::Table")
-    expected = {"OrdersTable"} | ({"IdempotencyTable"} if a["idempotency"] == "dynamodb" else set())
-    assert set(tables) == expected
-    for table in tables.values():
-        properties = table["Properties"]
-        assert properties["BillingMode"] == "PAY_PER_REQUEST"
-        assert properties["SSESpecification"] == {"SSEEnabled": True}
-        assert properties["PointInTimeRecoverySpecification"] == {
-            "PointInTimeRecoveryEnabled": True
-        }
-    assert tables["OrdersTable"]["DeletionPolicy"] == "Retain"
-    if "IdempotencyTable" in tables:
-        assert tables["IdempotencyTable"]["Properties"]["TimeToLiveSpecification"] == {
-            "AttributeName": "expiration",
-            "Enabled": True,
-        }
-
-
-def test_iam_least_privilege(cdk: CdkRender) -> None:
-    assert cdk.of_type("AWS::IAM::Policy") == {}  # what grant helpers would have added
-    assert list(cdk.of_type("AWS::IAM::Role")) == ["ConsumerRole"]
-    role = cdk.properties("ConsumerRole")
-    assert "ManagedPolicyArns" not in role
-    granted: set[tuple[str, str]] = set()
-    for policy in role["Policies"]:
-        for statement in policy["PolicyDocument"]["Statement"]:
-            assert statement["Effect"] == "Allow"
-            resource = statement["Resource"]
-            assert isinstance(resource, dict), resource  # a reference to one resource
-            target = resource.get("Fn::GetAtt", [resource.get("Ref")])[0]
-            actions = statement["Action"]
-            for action in [actions] if isinstance(actions, str) else actions:
-                assert "*" not in action
-                granted.add((action, target))
-    assert granted == expected_grants(cdk.answers)
-
-
-def test_dlq_alarm(cdk: CdkRender) -> None:
-    alarms = cdk.of_type("AWS::CloudWatch::Alarm")
-    if not cdk.answers["dlq_alarm"]:
-        assert alarms == {}
-        assert cdk.of_type("AWS::SNS::Topic") == {}
-        assert cdk.of_type("AWS::KMS::Key") == {}
-        return
-    assert list(alarms) == ["DeadLetterQueueAlarm"]
-    alarm = alarms["DeadLetterQueueAlarm"]["Properties"]
-    assert alarm["Namespace"] == "AWS/SQS"
-    assert alarm["MetricName"] == "ApproximateNumberOfMessagesVisible"
-    assert alarm["Threshold"] == 0
-    assert alarm["ComparisonOperator"] == "GreaterThanThreshold"
-    assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}]
 
 
 # -- the same stack as SAM's ----------------------------------------------------------------

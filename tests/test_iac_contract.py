@@ -9,7 +9,6 @@ flavour fails here naming the key and both values.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ import pytest
 import yaml
 
 from tests.conftest import Probe
+from tests.iac_expectations import ANSWER_SETS
 from tests.iac_settings import (
     Settings,
     expected,
@@ -26,50 +26,26 @@ from tests.iac_settings import (
     from_terraform,
     sam_to_cloudformation,
 )
-from tests.rendering import render
+from tests.rendering import probe, render
+from tests.test_iac_cdk import prepared
 from tests.test_iac_sam import CfnLoader
 from tests.test_iac_terraform import HCL_OPTIONS, TF_DIR
 
-#: The answer sets compared; every other answer takes its default.
-ANSWER_SETS: dict[str, dict[str, Any]] = {
-    "standard-defaults": {},
-    "fifo-retry-noidem-reserved-noalarm": {
-        "queue_type": "fifo",
-        "fifo_high_throughput": True,
-        "poison_policy": "retry",
-        "idempotency": "none",
-        "reserved_concurrency": 20,
-        "dlq_alarm": False,
-    },
-    "standard-bigbatch-x86": {
-        "batch_size": 100,
-        "max_batching_window_seconds": 5,
-        "function_timeout_seconds": 60,
-        "memory_mb": 512,
-        "architecture": "x86_64",
-        "max_receive_count": 8,
-        "max_concurrency": 4,
-    },
-}
 
-
-def _sam(path: Path, values: dict[str, Any]) -> Settings:
+def _sam(path: Path, region: str) -> Settings:
     template = yaml.load((path / "template.yaml").read_text(encoding="utf-8"), Loader=CfnLoader)
-    return from_cloudformation(sam_to_cloudformation(template, values["aws_region"]))
+    return from_cloudformation(sam_to_cloudformation(template, region))
 
 
-def _terraform(path: Path, values: dict[str, Any]) -> Settings:
-    files = []
+def _terraform(path: Path) -> Settings:
+    files: list[dict[str, Any]] = []
     for tf_file in sorted((path / TF_DIR).glob("*.tf")):
         with tf_file.open(encoding="utf-8") as handle:
             files.append(hcl2.load(handle, serialization_options=HCL_OPTIONS))
     return from_terraform(files)
 
 
-READERS: dict[str, Callable[[Path, dict[str, Any]], Settings]] = {
-    "sam": _sam,
-    "terraform": _terraform,
-}
+FLAVOURS = ("sam", "terraform", "cdk")
 
 
 @dataclass(frozen=True)
@@ -82,19 +58,21 @@ class Contract:
 def contract(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, probe_template: Path
 ) -> Contract:
-    from tests.rendering import probe
-
-    answers = ANSWER_SETS[request.param]
+    name: str = request.param
+    answers = ANSWER_SETS[name]
     values = probe(probe_template, tmp_path_factory.mktemp("contract-probe") / "p", **answers)
-    by_flavour = {}
-    for flavour, read in READERS.items():
-        path = render(
-            tmp_path_factory.mktemp(f"contract-{flavour}") / "svc",
-            iac=flavour,
-            skip_tasks=True,
-            **answers,
+    renders = {
+        flavour: render(
+            tmp_path_factory.mktemp(f"contract-{flavour}") / "svc", iac=flavour, **answers
         )
-        by_flavour[flavour] = read(path, values)
+        for flavour in ("sam", "terraform")
+    }
+    by_flavour = {
+        "sam": _sam(renders["sam"], values["aws_region"]),
+        "terraform": _terraform(renders["terraform"]),
+        # The synthesis test_iac_cdk.py makes (once per run, whichever test asks first).
+        "cdk": from_cloudformation(prepared(name, tmp_path_factory).template),
+    }
     return Contract(values, by_flavour)
 
 
@@ -106,7 +84,7 @@ def _differences(left: Settings, right: Settings) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("flavour", list(READERS))
+@pytest.mark.parametrize("flavour", FLAVOURS)
 def test_flavour_declares_the_answers(contract: Contract, flavour: str) -> None:
     differences = _differences(contract.by_flavour[flavour], expected(contract.values))
     assert not differences, f"{flavour} (left) against the answers (right):\n" + "\n".join(

@@ -20,7 +20,7 @@ from typing import Any
 import hcl2
 import pytest
 
-from tests.iac_expectations import expected_grants
+from tests.iac_expectations import renders_of
 from tests.rendering import answers_file, render
 from tests.test_iac_sam import CHECKOV_VERSION, _run, _uv
 
@@ -29,19 +29,8 @@ TF_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
 HCL_OPTIONS = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True)
 SKIP_COMMENT = re.compile(r"^\s*#\s*checkov:skip=(?P<check>[A-Z0-9_]+)(?::(?P<reason>.*))?$")
 
-#: Renders with iac=terraform; every other answer takes its default.
-RENDERS: dict[str, dict[str, Any]] = {
-    "standard-defaults": {"iac": "terraform"},
-    "fifo-retry-noidem-reserved": {
-        "iac": "terraform",
-        "queue_type": "fifo",
-        "poison_policy": "retry",
-        "idempotency": "none",
-        "reserved_concurrency": 20,
-        "dlq_alarm": False,
-    },
-    "standard-bigbatch": {"iac": "terraform", "batch_size": 100, "max_batching_window_seconds": 5},
-}
+#: Renders with iac=terraform: the answer sets of tests/iac_expectations.py.
+RENDERS = renders_of("terraform")
 
 
 @dataclass(frozen=True)
@@ -203,67 +192,6 @@ def test_every_checkov_skip_has_a_reason(tf: TerraformRender) -> None:
     assert ("CKV_AWS_115" in function_skips) == (tf.answers["reserved_concurrency"] == 0)
 
 
-def test_queues(tf: TerraformRender) -> None:
-    a = tf.answers
-    fifo = a["queue_type"] == "fifo"
-    suffix = ".fifo" if fifo else ""
-    source = tf.resource("aws_sqs_queue.source")
-    dlq = tf.resource("aws_sqs_queue.dead_letter")
-    assert source["name"] == f"{a['queue_name']}{suffix}"
-    assert dlq["name"] == f"{a['queue_name']}-dlq{suffix}"
-    assert source["visibility_timeout_seconds"] == a["visibility_timeout_seconds"]
-    assert source["message_retention_seconds"] == a["source_retention_seconds"]
-    assert dlq["message_retention_seconds"] == a["dlq_retention_seconds"]
-    redrive = source["redrive_policy"].replace(" ", "")
-    assert "deadLetterTargetArn=aws_sqs_queue.dead_letter.arn" in redrive, redrive
-    assert re.search(r"maxReceiveCount=(\d+)", redrive)[1] == str(  # type: ignore[index]
-        a["max_receive_count"]
-    )
-    assert "redrive_policy" not in dlq
-    for queue in (source, dlq):
-        assert queue["sqs_managed_sse_enabled"] is True
-        assert queue.get("fifo_queue", False) is fifo
-        if fifo:
-            dedup = a["fifo_content_based_deduplication"]
-            assert queue["content_based_deduplication"] is dedup
-            high = a["fifo_high_throughput"]
-            assert queue["deduplication_scope"] == ("messageGroup" if high else "queue")
-            assert queue["fifo_throughput_limit"] == ("perMessageGroupId" if high else "perQueue")
-        else:
-            assert "content_based_deduplication" not in queue
-
-
-def test_function(tf: TerraformRender) -> None:
-    a = tf.answers
-    function = tf.resource("aws_lambda_function.consumer")
-    assert function["function_name"] == a["project_slug"]
-    assert function["runtime"] == a["lambda_runtime"]
-    assert function["architectures"] == [a["architecture"]]
-    assert function["memory_size"] == a["memory_mb"]
-    assert function["timeout"] == a["function_timeout_seconds"]
-    assert function["handler"] == f"{a['package_name']}.handler.lambda_handler"
-    assert function["role"] == "${aws_iam_role.consumer.arn}"
-    assert function["filename"] == "${data.archive_file.package.output_path}"
-    assert _block(function, "logging_config") == {
-        "log_format": "JSON",
-        "log_group": "${aws_cloudwatch_log_group.consumer.name}",
-        "__is_block__": True,
-    }
-    assert "dead_letter_config" not in function
-    reserved = a["reserved_concurrency"]
-    assert function.get("reserved_concurrent_executions") == (reserved or None)
-    variables = _block(function, "environment")["variables"]
-    expected = {"ORDERS_TABLE_NAME", "POWERTOOLS_SERVICE_NAME", "LOG_LEVEL"}
-    if a["idempotency"] == "dynamodb":
-        expected.add("IDEMPOTENCY_TABLE_NAME")
-    if a["poison_policy"] == "dlq_now":
-        expected.add("DEAD_LETTER_QUEUE_URL")
-    assert set(variables) == expected
-    log_group = tf.resource("aws_cloudwatch_log_group.consumer")
-    assert log_group["name"] == f"/aws/lambda/{function['function_name']}"
-    assert log_group["retention_in_days"] == "${var.log_retention_days}"
-
-
 def test_package_is_the_packaged_tree(tf: TerraformRender) -> None:
     # `make package` builds build/lambda/ (runtime package + runtime dependencies, so
     # Powertools too): the archive zips that tree as it is, and no layer is attached.
@@ -271,92 +199,6 @@ def test_package_is_the_packaged_tree(tf: TerraformRender) -> None:
     assert archive["source_dir"] == "${path.module}/../../build/lambda"
     assert "excludes" not in archive
     assert "layers" not in tf.resource("aws_lambda_function.consumer")
-
-
-def test_event_source_mapping(tf: TerraformRender) -> None:
-    a = tf.answers
-    mappings = tf.resources_of("aws_lambda_event_source_mapping")
-    assert list(mappings) == ["source_queue"]
-    mapping = mappings["source_queue"]
-    assert mapping["event_source_arn"] == "${aws_sqs_queue.source.arn}"
-    assert mapping["function_name"] == "${aws_lambda_function.consumer.arn}"
-    assert mapping["batch_size"] == a["batch_size"]
-    if a["queue_type"] == "fifo":
-        assert "maximum_batching_window_in_seconds" not in mapping
-    else:
-        window = a["max_batching_window_seconds"]
-        assert mapping["maximum_batching_window_in_seconds"] == window
-    assert mapping["function_response_types"] == ["ReportBatchItemFailures"]
-    assert _block(mapping, "scaling_config")["maximum_concurrency"] == a["max_concurrency"]
-
-
-def test_tables(tf: TerraformRender) -> None:
-    a = tf.answers
-    tables = tf.resources_of("aws_dynamodb_table")
-    expected = {"orders"} | ({"idempotency"} if a["idempotency"] == "dynamodb" else set())
-    assert set(tables) == expected
-    for table in tables.values():
-        assert table["billing_mode"] == "PAY_PER_REQUEST"
-        assert _block(table, "server_side_encryption")["enabled"] is True
-        assert _block(table, "point_in_time_recovery")["enabled"] is True
-    orders = tables["orders"]
-    assert orders["name"] == f"{a['project_slug']}-orders"
-    assert orders["hash_key"] == "orderId"
-    assert _block(orders, "attribute")["name"] == "orderId"
-    if "idempotency" in tables:
-        idempotency = tables["idempotency"]
-        assert idempotency["name"] == f"{a['project_slug']}-idempotency"
-        assert idempotency["hash_key"] == "id"
-        ttl = _block(idempotency, "ttl")
-        assert (ttl["attribute_name"], ttl["enabled"]) == ("expiration", True)
-
-
-def test_iam_least_privilege(tf: TerraformRender) -> None:
-    a = tf.answers
-    assert not tf.resources_of("aws_iam_role_policy_attachment")
-    role = tf.resource("aws_iam_role.consumer")
-    assert "managed_policy_arns" not in role
-    policy = tf.resource("aws_iam_role_policy.consumer")
-    assert policy["role"] == "${aws_iam_role.consumer.id}"
-    assert policy["policy"] == "${data.aws_iam_policy_document.consumer.json}"
-    document = tf.blocks("data")["aws_iam_policy_document.consumer"]
-    targets = {
-        "${aws_sqs_queue.source.arn}": "SourceQueue",
-        "${aws_sqs_queue.dead_letter.arn}": "DeadLetterQueue",
-        "${aws_dynamodb_table.orders.arn}": "OrdersTable",
-        "${aws_dynamodb_table.idempotency.arn}": "IdempotencyTable",
-        "${aws_cloudwatch_log_group.consumer.arn}": "ConsumerLogGroup",
-    }
-    granted: set[tuple[str, str]] = set()
-    for statement in document["statement"]:
-        assert statement["effect"] == "Allow"
-        assert len(statement["resources"]) == 1, statement  # one resource per statement
-        target = targets[statement["resources"][0]]
-        for action in statement["actions"]:
-            assert "*" not in action
-            granted.add((action, target))
-    assert granted == expected_grants(a)
-
-
-def test_dlq_alarm(tf: TerraformRender) -> None:
-    alarms = tf.resources_of("aws_cloudwatch_metric_alarm")
-    if not tf.answers["dlq_alarm"]:
-        assert alarms == {}
-        assert not tf.resources_of("aws_sns_topic")
-        assert not tf.resources_of("aws_kms_key")
-        return
-    assert list(alarms) == ["dead_letter_queue"]
-    alarm = alarms["dead_letter_queue"]
-    assert alarm["namespace"] == "AWS/SQS"
-    assert alarm["metric_name"] == "ApproximateNumberOfMessagesVisible"
-    assert alarm["dimensions"] == {"QueueName": "${aws_sqs_queue.dead_letter.name}"}
-    assert alarm["threshold"] == 0
-    assert alarm["comparison_operator"] == "GreaterThanThreshold"
-    assert alarm["alarm_actions"] == ["${aws_sns_topic.alarm.arn}"]
-    assert (
-        tf.resource("aws_sns_topic.alarm")["kms_master_key_id"] == "${aws_kms_key.alarm_topic.id}"
-    )
-    assert tf.resource("aws_kms_key.alarm_topic")["enable_key_rotation"] is True
 
 
 NO_TERRAFORM = pytest.mark.skipif(
