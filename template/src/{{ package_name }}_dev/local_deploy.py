@@ -31,10 +31,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import boto3
-import yaml
 from botocore.exceptions import ClientError
 
-from . import config
+from . import cfn_yaml, config
 from .endpoint import CLIENT_CONFIG, Endpoint
 from .packaging import sha256_of, write_zip
 
@@ -126,34 +125,9 @@ def sam_stack(artifact: Path, *, stack_name: str, template: Path = SAM_TEMPLATE)
     return Stack(name=stack_name, template_body=json.dumps(body), uploads=(upload,))
 
 
-class _CloudFormationLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short forms: ``!Ref X`` is ``{"Ref": "X"}``,
-    ``!GetAtt A.B`` is ``{"Fn::GetAtt": ["A", "B"]}``, ``!Sub ...`` is ``{"Fn::Sub": ...}``."""
-
-
-def _intrinsic(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        return {"Fn::GetAtt": value.split(".", 1)}
-    if suffix == "Condition":
-        return {"Condition": value}
-    return {f"Fn::{suffix}": value}
-
-
-_CloudFormationLoader.add_multi_constructor("!", _intrinsic)
-
-
 def load_cloudformation_yaml(text: str) -> dict[str, Any]:
     """A CloudFormation/SAM YAML template as the JSON structure CloudFormation reads."""
-    loaded = yaml.load(text, Loader=_CloudFormationLoader)  # a SafeLoader: no Python objects
+    loaded = cfn_yaml.load(text)
     if not isinstance(loaded, dict):
         raise DeployError("the template is not a YAML mapping")
     return loaded

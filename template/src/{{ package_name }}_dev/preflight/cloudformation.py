@@ -19,6 +19,7 @@ from typing import Any
 
 import yaml
 
+from .. import cfn_yaml
 from .model import (
     DEFAULT_BATCH_SIZE,
     DEFAULT_BATCHING_WINDOW_SECONDS,
@@ -37,33 +38,10 @@ SQS_ARN = re.compile(r"^arn:[\w-]+:sqs:[\w-]+:\d+:(?P<name>[\w.-]+)$")
 CDK_TEMPLATES = "*.template.json"
 
 
-class _TemplateLoader(yaml.SafeLoader):
-    """YAML with CloudFormation's short tags, read as their long forms (``!Ref X`` is
-    ``{"Ref": "X"}``, ``!GetAtt A.Arn`` is ``{"Fn::GetAtt": ["A", "Arn"]}``)."""
-
-
-def _short_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> Any:
-    value: Any
-    if isinstance(node, yaml.ScalarNode):
-        value = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix == "Ref":
-        return {"Ref": value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-_TemplateLoader.add_multi_constructor("!", _short_tag)
-
-
 def parse(text: str, source: str) -> dict[str, Any]:
     """A template's text (JSON or YAML with short tags) as a mapping with ``Resources``."""
     try:
-        data = yaml.load(text, Loader=_TemplateLoader)
+        data = cfn_yaml.load(text)
     except yaml.YAMLError as error:
         raise SourceError(f"{source}: not valid YAML or JSON: {error}") from error
     if not isinstance(data, dict) or not isinstance(data.get("Resources"), dict):
