@@ -267,8 +267,11 @@ def all_combinations() -> tuple[Combination, ...]:
         answers["project_name"] = f"Matrix P{index:02d}"
         result.append(Combination(id=row_id(index, row), answers=answers))
     for named_id, named_answers in NAMED.items():
-        answers = dict(named_answers)
-        answers["project_name"] = named_id.replace("_", " ").replace("-", " ").title()
+        # The id as the name, unless the combination names itself.
+        answers = {
+            "project_name": named_id.replace("_", " ").replace("-", " ").title(),
+            **named_answers,
+        }
         result.append(Combination(id=named_id, answers=answers, named=True))
     return tuple(result)
 
