@@ -23,7 +23,7 @@ import yaml
 
 from tests.conftest import RenderCache
 from tests.matrix import Combination, all_combinations
-from tests.rendering import answers_file, commit_all
+from tests.rendering import answers_file, commit_all, render
 
 COMBINATIONS = all_combinations()
 VENV_BIN = Path(sys.executable).parent
@@ -364,3 +364,26 @@ def test_mypy_strict_passes(
         env=env,
         timeout=900,
     )
+
+
+#: The longest names the validators allow: a 64-character slug (so a 40-character package,
+#: cut from it) and a 71-character FIFO queue name (its DLQ name is the 80 SQS allows).
+LONGEST_NAMES: dict[str, Any] = {
+    "project_name": "Abcdefghij Klmnopqrst Uvwxyzabcd Efghijklmn Opqrstuvwx Yzabcdefg",
+    "queue_name": "q" * 71,
+    "queue_type": "fifo",
+}
+
+
+@pytest.mark.parametrize("iac", ["sam", "terraform", "cdk", "none"])
+def test_the_longest_names_keep_the_code_clean(iac: str, tmp_path: Path) -> None:
+    """Rendered names sit in constants; none may push a line past ruff's limit."""
+    project = render(tmp_path / "svc", iac=iac, **LONGEST_NAMES)
+    answers = answers_file(project)
+    assert len(answers["project_slug"]) == 64
+    assert len(answers["package_name"]) == 40
+    for args in (["check", "--no-cache", "."], ["format", "--check", "--no-cache", "."]):
+        result = subprocess.run(
+            [str(_ruff()), *args], cwd=project, capture_output=True, text=True, check=False
+        )
+        assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
