@@ -1,6 +1,7 @@
 """The CDK flavour (``iac=cdk``): the app in ``src/<pkg>_infra`` synthesizes, its template
-passes cfn-lint and checkov, its effective settings are the answers, and it declares the
-same resources, properties and checkov skips as the SAM template of the same answers.
+passes cfn-lint and checkov, and it declares the same resources, properties and checkov
+skips as the SAM template of the same answers (its settings are compared with the answers
+in tests/test_iac_contract.py).
 
 A render is synthesized the way a user's ``make synth`` does it (``python -m
 <pkg>_infra.app`` in the render), with ``build/lambda`` holding a copy of the runtime
@@ -25,10 +26,11 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import iac_tools
 from tests.conftest import _exclusive_lock, shared_tmp
 from tests.iac_expectations import renders_of
 from tests.rendering import REPO_ROOT, answers_file, render
-from tests.test_iac_sam import BIN, CHECKOV_VERSION, CfnLoader, _run, _uv
+from tests.test_iac_sam import CfnLoader
 from tests.test_pins import pins
 
 #: Renders with iac=cdk: the answer sets of tests/iac_expectations.py.
@@ -109,30 +111,8 @@ def _prepare(name: str, root: Path) -> dict[str, Any]:
     if synth.returncode == 0 and template.is_file():
         relative = str(template.relative_to(path))
         outcome["template"] = relative
-        outcome["cfn_lint"] = _result(
-            _run([str(BIN / "cfn-lint"), "--format", "parseable", relative], path)
-        )
-        outcome["checkov"] = _result(
-            _run(
-                [
-                    _uv(),
-                    "tool",
-                    "run",
-                    "--from",
-                    f"checkov=={CHECKOV_VERSION}",
-                    "checkov",
-                    "-f",
-                    relative,
-                    "--framework",
-                    "cloudformation",
-                    "--skip-download",
-                    # Not --quiet: the report then lists the skipped checks too.
-                    "--output",
-                    "json",
-                ],
-                path,
-            )
-        )
+        outcome["cfn_lint"] = _result(iac_tools.cfn_lint(relative, path))
+        outcome["checkov"] = _result(iac_tools.checkov(["-f", relative], "cloudformation", path))
     sam = render(root / "sam", **{**RENDERS[name], "iac": "sam"}, skip_tasks=True)
     outcome["sam"] = yaml.load((sam / "template.yaml").read_text(encoding="utf-8"), CfnLoader)
     return outcome

@@ -1,19 +1,14 @@
-"""The SAM flavour (``iac=sam``): ``template.yaml`` passes cfn-lint and checkov, and its
-effective settings are the answers.
+"""The SAM flavour (``iac=sam``): ``template.yaml`` passes cfn-lint and checkov, and every
+checkov skip carries its reason. Its settings are compared with the answers and the other
+flavours in tests/test_iac_contract.py.
 
-cfn-lint is pinned in the dev group. checkov pins boto3 exactly, which conflicts with the
-dev group's boto3, so it runs in an environment of its own through ``uv tool run`` at
-:data:`CHECKOV_VERSION`, offline (``--skip-download``). A checkov run takes about 8 s, so
-it runs once per render, in the session fixture.
+The linters run through tests/iac_tools.py, once per render, in the session fixture.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,11 +16,9 @@ from typing import Any
 import pytest
 import yaml
 
+from tests import iac_tools
 from tests.iac_expectations import renders_of
-from tests.rendering import REPO_ROOT, answers_file, render
-
-CHECKOV_VERSION = "3.3.30"
-BIN = Path(sys.executable).parent
+from tests.rendering import answers_file, render
 
 #: Renders with iac=sam: the answer sets of tests/iac_expectations.py.
 RENDERS = renders_of("sam")
@@ -69,47 +62,14 @@ class SamRender:
         return properties
 
 
-def _uv() -> str:
-    for candidate in (BIN / "uv", REPO_ROOT / ".tools" / "bin" / "uv"):
-        if candidate.exists():
-            return str(candidate)
-    found = shutil.which("uv")
-    if found is None:
-        pytest.fail("uv is needed to run checkov in its own environment")
-    return found
-
-
-def _run(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "UV_PYTHON_DOWNLOADS": "never"}
-    return subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-
-
 @pytest.fixture(scope="session", params=list(RENDERS))
 def sam(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> SamRender:
     name: str = request.param
     path = render(tmp_path_factory.mktemp(f"sam-{name}") / "svc", **RENDERS[name])
     text = (path / "template.yaml").read_text(encoding="utf-8")
     template = yaml.load(text, Loader=CfnLoader)
-    cfn_lint = _run([str(BIN / "cfn-lint"), "--format", "parseable", "template.yaml"], path)
-    checkov = _run(
-        [
-            _uv(),
-            "tool",
-            "run",
-            "--from",
-            f"checkov=={CHECKOV_VERSION}",
-            "checkov",
-            "-f",
-            "template.yaml",
-            "--framework",
-            "cloudformation",
-            "--skip-download",
-            "--quiet",
-            "--output",
-            "json",
-        ],
-        path,
-    )
+    cfn_lint = iac_tools.cfn_lint("template.yaml", path)
+    checkov = iac_tools.checkov(["-f", "template.yaml"], "cloudformation", path)
     return SamRender(name, path, answers_file(path), template, cfn_lint, checkov)
 
 

@@ -1,11 +1,10 @@
 """The Terraform flavour (``iac=terraform``): ``infra/terraform/*.tf`` parse (python-hcl2),
-checkov reports no failed check, every skip has a reason, and the effective settings read
-from the HCL are the answers (the same ones the SAM flavour declares).
+checkov reports no failed check, and every skip has a reason. The settings read from the
+HCL are compared with the answers and the other flavours in tests/test_iac_contract.py.
 
-checkov runs as in ``tests/test_iac_sam.py``: in an environment of its own through
-``uv tool run`` at the same pinned version, offline, once per render in the session
-fixture. There is no terraform binary here (its downloads are unreachable): ``terraform fmt
--check`` and ``terraform validate`` run only where one is installed, and in the generated CI.
+checkov runs through tests/iac_tools.py, once per render in the session fixture.
+``terraform fmt -check`` and ``terraform validate`` run where a terraform binary is
+installed; validate also needs the provider registry, unreachable here (it says so).
 """
 
 from __future__ import annotations
@@ -20,9 +19,9 @@ from typing import Any
 import hcl2
 import pytest
 
+from tests import iac_tools
 from tests.iac_expectations import renders_of
 from tests.rendering import answers_file, render
-from tests.test_iac_sam import CHECKOV_VERSION, _run, _uv
 
 TF_DIR = Path("infra") / "terraform"
 TF_FILES = ("versions.tf", "variables.tf", "main.tf", "outputs.tf")
@@ -85,24 +84,7 @@ def tf(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory)
     for tf_file in sorted((path / TF_DIR).glob("*.tf")):
         with tf_file.open(encoding="utf-8") as handle:
             files[tf_file.name] = hcl2.load(handle, serialization_options=HCL_OPTIONS)
-    checkov = _run(
-        [
-            _uv(),
-            "tool",
-            "run",
-            "--from",
-            f"checkov=={CHECKOV_VERSION}",
-            "checkov",
-            "-d",
-            str(TF_DIR),
-            "--framework",
-            "terraform",
-            "--skip-download",
-            "--output",
-            "json",
-        ],
-        path,
-    )
+    checkov = iac_tools.checkov(["-d", str(TF_DIR)], "terraform", path)
     output = checkov.stdout[-4000:] + checkov.stderr[-4000:]
     assert checkov.returncode == 0, output
     report = json.loads(checkov.stdout)
@@ -214,7 +196,9 @@ NO_TERRAFORM = pytest.mark.skipif(
 def test_terraform_fmt(tf: TerraformRender) -> None:
     terraform = shutil.which("terraform")
     assert terraform is not None
-    fmt = _run([terraform, "fmt", "-check", "-diff", "-recursive", "-no-color"], tf.directory)
+    fmt = iac_tools.run(
+        [terraform, "fmt", "-check", "-diff", "-recursive", "-no-color"], tf.directory
+    )
     assert fmt.returncode == 0, fmt.stdout + fmt.stderr
 
 
@@ -224,12 +208,12 @@ def test_terraform_validate(tf: TerraformRender, tmp_path_factory: pytest.TempPa
     assert terraform is not None
     work = tmp_path_factory.mktemp("tf-validate") / "terraform"
     shutil.copytree(tf.directory, work)
-    init = _run([terraform, "init", "-backend=false", "-input=false", "-no-color"], work)
+    init = iac_tools.run([terraform, "init", "-backend=false", "-input=false", "-no-color"], work)
     if init.returncode != 0 and "could not connect to registry.terraform.io" in init.stderr:
         pytest.skip(
             "terraform init cannot download the pinned providers: registry.terraform.io is "
             "unreachable from this machine; the generated CI runs terraform validate"
         )
     assert init.returncode == 0, init.stdout + init.stderr
-    validate = _run([terraform, "validate", "-no-color"], work)
+    validate = iac_tools.run([terraform, "validate", "-no-color"], work)
     assert validate.returncode == 0, validate.stdout + validate.stderr
