@@ -32,6 +32,8 @@ from .model import (
     Queue,
     Redrive,
     SourceError,
+    as_bool,
+    as_int,
 )
 
 SQS_ARN = re.compile(r"^arn:[\w-]+:sqs:[\w-]+:\d+:(?P<name>[\w.-]+)$")
@@ -102,24 +104,10 @@ class _Reader:
         return value
 
     def _int(self, value: Any, where: str) -> int | None:
-        value = self._parameter(value)
-        if value is None:
-            return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        raise SourceError(
-            f"{where}: expected a number (or a !Ref to a parameter with a Default), got {value!r}"
-        )
+        return as_int(self._parameter(value), where, "or a !Ref to a parameter with a Default")
 
     def _bool(self, value: Any, where: str) -> bool | None:
-        value = self._parameter(value)
-        if value is None or isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.lower() in ("true", "false"):
-            return value.lower() == "true"
-        raise SourceError(f"{where}: expected true or false, got {value!r}")
+        return as_bool(self._parameter(value), where)
 
     def _target(self, value: Any) -> str | None:
         """The logical id a ``!Ref``/``!GetAtt`` names, or a literal string (name or ARN)."""

@@ -9,6 +9,7 @@ an ARN, whatever identifies them within the source.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 # AWS's defaults ("CreateQueue", "CreateFunction", "CreateEventSourceMapping" API pages).
 DEFAULT_VISIBILITY_TIMEOUT_SECONDS = 30
@@ -83,3 +84,26 @@ class Deployment:
             if queue is not None and queue.redrive is not None:
                 targets[queue.redrive.target] = self.queues.get(queue.redrive.target)
         return targets
+
+
+def as_int(value: Any, where: str, hint: str) -> int | None:
+    """A setting read as a number (an int, or a string of digits); None when absent.
+
+    ``hint`` says what else the source would have accepted, for the error.
+    """
+    if value is None:
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    raise SourceError(f"{where}: expected a number ({hint}), got {value!r}")
+
+
+def as_bool(value: Any, where: str) -> bool | None:
+    """A setting read as true/false (a bool, or its name in any case); None when absent."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.lower() in ("true", "false"):
+        return value.lower() == "true"
+    raise SourceError(f"{where}: expected true or false, got {value!r}")

@@ -30,6 +30,8 @@ from .model import (
     Queue,
     Redrive,
     SourceError,
+    as_bool,
+    as_int,
 )
 
 OPTIONS = hcl2.SerializationOptions(with_comments=False, strip_string_quotes=True)
@@ -120,24 +122,10 @@ class _Reader:
         return value
 
     def _int(self, value: Any, where: str) -> int | None:
-        value = self._value(value)
-        if value is None:
-            return None
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value.strip().lstrip("-").isdigit():
-            return int(value)
-        raise SourceError(
-            f"{where}: expected a number (or a var./local. with a known value), got {value!r}"
-        )
+        return as_int(self._value(value), where, "or a var./local. with a known value")
 
     def _bool(self, value: Any, where: str) -> bool | None:
-        value = self._value(value)
-        if value is None or isinstance(value, bool):
-            return value
-        if isinstance(value, str) and value in ("true", "false"):
-            return value == "true"
-        raise SourceError(f"{where}: expected true or false, got {value!r}")
+        return as_bool(self._value(value), where)
 
     def _where(self, path: Path, kind: str, name: str, field: str) -> str:
         return f"{path}: {kind}.{name}.{field}"
