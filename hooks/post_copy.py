@@ -1,6 +1,6 @@
 """Copier's post-copy tasks: one step per run, in the rendered service's folder.
 
-    python hooks/post_copy.py sync        # make sync: uv.lock + .venv (copy and update)
+    python hooks/post_copy.py sync        # make sync: uv.lock + .venv (copy only)
     python hooks/post_copy.py git         # git init with a first commit (copy only)
     python hooks/post_copy.py pre-commit  # install the git hooks (copy only)
 
