@@ -133,8 +133,8 @@ def template_copy(dest: Path) -> Path:
     return dest
 
 
-def update(project: Path, /, *, vcs_ref: str, **answers: Any) -> Path:
-    """``copier update --trust --defaults --skip-tasks`` of ``project`` to ``vcs_ref``.
+def update(project: Path, /, *, vcs_ref: str, skip_tasks: bool = True, **answers: Any) -> Path:
+    """``copier update --trust --defaults [--skip-tasks]`` of ``project`` to ``vcs_ref``.
 
     ``answers`` change answers (``--data``); the others keep their recorded values.
     """
@@ -144,7 +144,7 @@ def update(project: Path, /, *, vcs_ref: str, **answers: Any) -> Path:
         defaults=True,
         overwrite=True,
         unsafe=True,
-        skip_tasks=True,
+        skip_tasks=skip_tasks,
         quiet=True,
         vcs_ref=vcs_ref,
         settings=Settings(defaults={}, trust=[]),

@@ -234,6 +234,32 @@ def test_update_with_a_changed_answer_equals_a_fresh_render(
     assert "MaximumBatchingWindowInSeconds: 1" in template
 
 
+def test_an_update_runs_no_post_copy_task(
+    tmp_path: Path, template_v1: Path, task_env: TaskEnv, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """The tasks are for a new service: during an update Copier also renders into scratch
+    folders, where a sync would download for nothing."""
+    task_env(
+        GIT_AUTHOR_NAME="Team",
+        GIT_AUTHOR_EMAIL="team@example.invalid",
+        GIT_COMMITTER_NAME="Team",
+        GIT_COMMITTER_EMAIL="team@example.invalid",
+        COPIER_SQS_LAMBDA_SKIP="sync,pre-commit",
+    )
+    service = render(
+        tmp_path / "svc", template=template_v1, unsafe=True, skip_tasks=False, vcs_ref="0.2.0"
+    )
+    assert "post-copy: git:" in capfd.readouterr().err
+    _release_v2(template_v1)
+    task_env(COPIER_SQS_LAMBDA_SKIP=None)
+
+    update(service, vcs_ref="0.3.0", skip_tasks=False)
+
+    assert "post-copy" not in capfd.readouterr().err
+    assert not (service / ".venv").exists()
+    assert _answers(service)["_commit"] == "0.3.0"
+
+
 def test_an_update_with_an_invalid_answer_changes_nothing(
     tmp_path: Path, template_v1: Path
 ) -> None:
