@@ -91,6 +91,20 @@ def template_v1(tmp_path: Path) -> Path:
     return repo
 
 
+@pytest.fixture
+def committed_service(
+    tmp_path: Path, template_v1: Path, git_identity: None, task_env: TaskEnv
+) -> Path:
+    """A service rendered at 0.2.0 whose first commit the post-copy git task made, as it
+    would for a user (the other tasks skipped: no sync, no hooks)."""
+    task_env(COPIER_SQS_LAMBDA_SKIP="sync,pre-commit")
+    service = render(
+        tmp_path / "svc", template=template_v1, unsafe=True, skip_tasks=False, vcs_ref="0.2.0"
+    )
+    assert _git(service, "log", "--format=%s").startswith("Initial commit")
+    return service
+
+
 def _release_v2(repo: Path) -> None:
     """The template's next release, 0.3.0: fixes in files a user edits too, or not at all."""
     template = repo / "template"
@@ -142,21 +156,9 @@ def test_audit_label() -> None:
 
 @pytest.mark.slow
 def test_update_keeps_user_edits_and_brings_the_template_fixes(
-    tmp_path: Path, template_v1: Path, task_env: TaskEnv
+    template_v1: Path, committed_service: Path
 ) -> None:
-    task_env(
-        GIT_AUTHOR_NAME="Team",
-        GIT_AUTHOR_EMAIL="team@example.invalid",
-        GIT_COMMITTER_NAME="Team",
-        GIT_COMMITTER_EMAIL="team@example.invalid",
-        COPIER_SQS_LAMBDA_SKIP="sync,pre-commit",
-    )
-    # The post-copy git task makes the first commit, as it would for a user.
-    service = render(
-        tmp_path / "svc", template=template_v1, unsafe=True, skip_tasks=False, vcs_ref="0.2.0"
-    )
-    assert _git(service, "log", "--format=%s").startswith("Initial commit")
-
+    service = committed_service
     # The team's edits: business logic with its test, a dependency, a README section.
     orders = service / "src" / PACKAGE / "orders.py"
     _append(orders, USER_LOGIC)
@@ -235,23 +237,17 @@ def test_update_with_a_changed_answer_equals_a_fresh_render(
 
 
 def test_an_update_runs_no_post_copy_task(
-    tmp_path: Path, template_v1: Path, task_env: TaskEnv, capfd: pytest.CaptureFixture[str]
+    template_v1: Path,
+    committed_service: Path,
+    task_env: TaskEnv,
+    capfd: pytest.CaptureFixture[str],
 ) -> None:
     """The tasks are for a new service: during an update Copier also renders into scratch
     folders, where a sync would download for nothing."""
-    task_env(
-        GIT_AUTHOR_NAME="Team",
-        GIT_AUTHOR_EMAIL="team@example.invalid",
-        GIT_COMMITTER_NAME="Team",
-        GIT_COMMITTER_EMAIL="team@example.invalid",
-        COPIER_SQS_LAMBDA_SKIP="sync,pre-commit",
-    )
-    service = render(
-        tmp_path / "svc", template=template_v1, unsafe=True, skip_tasks=False, vcs_ref="0.2.0"
-    )
-    assert "post-copy: git:" in capfd.readouterr().err
+    service = committed_service
     _release_v2(template_v1)
     task_env(COPIER_SQS_LAMBDA_SKIP=None)
+    capfd.readouterr()
 
     update(service, vcs_ref="0.3.0", skip_tasks=False)
 
