@@ -688,17 +688,24 @@ def _command(pid: int, limit: int = 100) -> str | None:
 
 def choose_port(preferred: int | None = None, *, log: Log = print) -> int:
     """``preferred`` (default 4566) when free; else the next free port after it, and
-    ``log`` says what holds ``preferred``."""
+    ``log`` says what holds each port passed over."""
     if preferred is None:
         preferred = config.DEFAULT_EMULATOR_PORT
     holder = port_holder(preferred)
     if holder is None:
         return preferred
-    candidates = range(preferred + 1, min(preferred + 1 + PORT_SEARCH, 65536))
-    port = next((p for p in candidates if not port_in_use(p)), None)
+    held = [f"port {preferred} is held by {holder.describe()}"]
+    port: int | None = None
+    for candidate in range(preferred + 1, min(preferred + 1 + PORT_SEARCH, 65536)):
+        other = port_holder(candidate)
+        if other is None:
+            port = candidate
+            break
+        held.append(f"{candidate} by {other.describe()}")
     if port is None:
         port = free_port()
-    log(f"port {preferred} is held by {holder.describe()}: using {port} instead")
+        held = held[:1]  # the whole range is taken: the first one says enough
+    log(f"{', '.join(held)}: using {port} instead")
     return port
 
 
