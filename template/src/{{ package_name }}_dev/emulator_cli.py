@@ -69,6 +69,14 @@ def up(
     aws: Annotated[
         bool, typer.Option("--aws", help="Real AWS: nothing to start, the IaC creates it all")
     ] = False,
+    bare: Annotated[
+        bool,
+        typer.Option(
+            "--bare",
+            help="Create no queues or tables: for `make tflocal-apply`, which creates them "
+            "(embedded MiniStack only)",
+        ),
+    ] = False,
     timeout: Annotated[
         float, typer.Option(min=1, help="Seconds to wait for the emulator to answer")
     ] = emulator.STARTUP_TIMEOUT_SECONDS,
@@ -86,7 +94,7 @@ def up(
         )
         return
     configured = os.environ.get(ENDPOINT_VARIABLE, "").strip()
-    if configured and not (embedded or docker):
+    if configured and not (embedded or docker or bare):
         if port is not None:
             _fail(
                 f"--port is for an emulator that `up` starts, and {ENDPOINT_VARIABLE} "
@@ -96,11 +104,20 @@ def up(
         _provision(Endpoint(url=configured, source=ENDPOINT_VARIABLE))
         return
 
+    if bare and docker:
+        _fail(
+            "--bare is for the embedded emulator: the compose stack's init hook always "
+            "creates the queues and tables"
+        )
     layout = emulator.Layout.default()
-    record = _running(layout, port=port, embedded=embedded, docker=docker)
+    record = _running(layout, port=port, embedded=embedded or bare, docker=docker)
     if record is None:
-        record = _start(_choose_mode(embedded=embedded, docker=docker), layout, port, timeout)
-    _provision(Endpoint(url=record.endpoint, source=record.mode))
+        mode = "embedded" if bare else _choose_mode(embedded=embedded, docker=docker)
+        record = _start(mode, layout, port, timeout)
+    if bare:
+        console.print("No queues or tables created (--bare).")
+    else:
+        _provision(Endpoint(url=record.endpoint, source=record.mode))
     console.print(
         f"Ready: {_describe(record)}.\n"
         f"The dev commands find it through {emulator.display_path(layout.state_file)}; "
