@@ -9,6 +9,13 @@ Why a session of its own: ``dev up`` returns while the emulator keeps running, a
 Ctrl-C in the terminal that started it must not stop it; ``dev down`` stops it through
 the pid recorded in ``.local/emulator.json``, the file :mod:`.endpoint` reads to find it.
 
+Why a registry of emulators beside the user's cache (``~/.cache/copier-sqs-lambda``): every
+service rendered from the template starts its MiniStack on 4566 when it can. The registry
+names the service whose emulator holds a port, and its lock lets one ``up`` at a time
+choose a port and start, so two services never race for the same port. A recorded
+emulator is used only while its pid is alive, is MiniStack and itself listens on the
+recorded port: never another service's emulator that answers on the same port.
+
 POSIX only (process sessions and signals), like the Makefile that drives it.
 """
 
@@ -19,6 +26,8 @@ import fcntl
 import http.client
 import json
 import os
+import pwd
+import re
 import shutil
 import signal
 import socket
@@ -28,7 +37,7 @@ import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -194,6 +203,45 @@ def compose_up(*, timeout: float = STARTUP_TIMEOUT_SECONDS) -> Record:
     return Record(mode="docker", endpoint=url)
 
 
+def compose_port_conflict(
+    port: int | None = None, *, stack_running: Callable[[], bool] | None = None
+) -> str | None:
+    """Why docker compose cannot publish the emulator on ``port`` (the compose file's,
+    4566), or None when it can: the port is free, or this service's stack holds it."""
+    if port is None:
+        port = config.DEFAULT_EMULATOR_PORT
+    holder = port_holder(port)
+    if holder is None:
+        return None
+    if (stack_running or compose_stack_running)():
+        return None  # this service's own stack publishes it: `up --wait` keeps it
+    return (
+        f"docker-compose.yml publishes the emulator on port {port}, which is held by "
+        f"{holder.describe()}: stop that emulator (`make down` in its service), or start "
+        'the embedded one, which takes another port: make dev ARGS="up --embedded"'
+    )
+
+
+def compose_stack_running() -> bool:
+    """Whether this project's compose stack has an emulator container (running or not)."""
+    executable = shutil.which("docker")
+    if executable is None or not COMPOSE_FILE.is_file():
+        return False
+    command = [executable, "compose", "--file", str(COMPOSE_FILE), "ps", "--quiet"]
+    try:
+        result = subprocess.run(
+            [*command, *COMPOSE_SERVICES],
+            cwd=config.PROJECT_ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=30,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return result.returncode == 0 and bool(result.stdout.strip())
+
+
 def compose_down() -> None:
     """``docker compose down``: the containers go, and their in-memory state with them."""
     _compose("down")
@@ -341,14 +389,324 @@ def port_in_use(port: int) -> bool:
     return False
 
 
-def free_port(preferred: int | None = config.DEFAULT_EMULATOR_PORT) -> int:
-    """``preferred`` when it is free (the port tools expect), else one the OS picks."""
+def free_port(preferred: int | None = None) -> int:
+    """``preferred`` when it is free, else a port the OS picks."""
     if preferred is not None and not port_in_use(preferred):
         return preferred
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind((LOCALHOST, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+# --- Who holds a port ------------------------------------------------------------------
+
+
+def _cache_home() -> Path:
+    configured = os.environ.get("XDG_CACHE_HOME", "").strip()
+    if configured:
+        return Path(configured)
+    if sys.platform == "darwin":
+        return Path.home() / "Library" / "Caches"
+    return Path.home() / ".cache"
+
+
+# Machine-wide, shared by every service rendered from the template (their package names
+# differ, so the folder is named after the template). Read at call time: tests move it.
+REGISTRY_DIR = _cache_home() / "copier-sqs-lambda" / "emulators"
+# After the preferred port, the next ones are tried in order: easy to read and to type.
+PORT_SEARCH = 20
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One embedded emulator in the machine-wide registry: which service started it."""
+
+    port: int
+    pid: int
+    service: str  # the folder of the service (its state folder's parent)
+    state_file: str
+
+    @classmethod
+    def read(cls, path: Path) -> Registration | None:
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            return cls(
+                port=int(data["port"]),
+                pid=int(data["pid"]),
+                service=str(data["service"]),
+                state_file=str(data["state_file"]),
+            )
+        except (OSError, ValueError, TypeError, KeyError):
+            return None
+
+
+def service_folder(layout: Layout) -> Path:
+    """The service a state folder belongs to: the project for ``<project>/.local``."""
+    directory = layout.directory.resolve()
+    return directory.parent if directory.name == config.STATE_DIR.name else directory
+
+
+def register(record: Record, layout: Layout) -> None:
+    """Enter a started embedded emulator in the registry (best effort: a cache folder
+    that cannot be written only makes the messages about its port less precise)."""
+    if record.pid is None or record.port is None:
+        return
+    entry = Registration(
+        port=record.port,
+        pid=record.pid,
+        service=str(service_folder(layout)),
+        state_file=str(layout.state_file.resolve()),
+    )
+    with contextlib.suppress(OSError):
+        REGISTRY_DIR.mkdir(parents=True, exist_ok=True)
+        path = REGISTRY_DIR / f"{entry.port}.json"
+        partial = path.with_name(f".{path.name}.{os.getpid()}")
+        partial.write_text(json.dumps(asdict(entry), indent=2) + "\n", encoding="utf-8")
+        partial.replace(path)
+
+
+def unregister(pid: int) -> None:
+    """Remove the registry's entries of process ``pid``."""
+    for path in _registry_files():
+        entry = Registration.read(path)
+        if entry is not None and entry.pid == pid:
+            path.unlink(missing_ok=True)
+
+
+def registration(port: int) -> Registration | None:
+    """The registered emulator on ``port`` while it runs; a stale entry is removed."""
+    path = REGISTRY_DIR / f"{port}.json"
+    entry = Registration.read(path)
+    if entry is None:
+        return None
+    if process_alive(entry.pid) and is_ministack(entry.pid):
+        return entry
+    with contextlib.suppress(OSError):
+        path.unlink(missing_ok=True)
+    return None
+
+
+def _registry_files() -> list[Path]:
+    try:
+        return sorted(REGISTRY_DIR.glob("*.json"))
+    except OSError:
+        return []
+
+
+@contextlib.contextmanager
+def machine_lock(log: Log = print) -> Iterator[None]:
+    """One ``up`` at a time on this machine, from port choice until the emulator listens.
+
+    Without the lock (a cache folder that cannot be written) the ownership check after
+    start-up still catches a lost race.
+    """
+    try:
+        REGISTRY_DIR.mkdir(parents=True, exist_ok=True)
+        handle = (REGISTRY_DIR / "start.lock").open("a")
+    except OSError:
+        yield
+        return
+    with handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log("another emulator is starting on this machine: waiting for it to listen")
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+@dataclass(frozen=True)
+class Listeners:
+    """The processes listening on a port, as far as this user can see them.
+
+    ``hidden`` counts listening sockets whose process is not visible: another user's,
+    or a container's (docker publishes ports through a root-owned proxy).
+    """
+
+    pids: frozenset[int] = frozenset()
+    uids: frozenset[int] = frozenset()
+    hidden: int = 0
+
+
+def listeners(port: int) -> Listeners | None:
+    """Who listens on TCP ``port``: /proc on Linux, else ``lsof``; None when neither tells."""
+    proc = Path("/proc")
+    if (proc / "net" / "tcp").is_file():
+        return _proc_listeners(proc, port)
+    return _lsof_listeners(port)
+
+
+def _proc_listeners(proc: Path, port: int) -> Listeners:
+    inodes: dict[str, int] = {}
+    for table in ("tcp", "tcp6"):
+        try:
+            lines = (proc / "net" / table).read_text(encoding="ascii").splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            # sl local_address rem_address st tx:rx tr:when retrnsmt uid timeout inode
+            fields = line.split()
+            if len(fields) < 10 or fields[3] != "0A":  # 0A: LISTEN
+                continue
+            if int(fields[1].rpartition(":")[2], 16) == port:
+                inodes[f"socket:[{fields[9]}]"] = int(fields[7])
+    if not inodes:
+        return Listeners()
+    pids: set[int] = set()
+    seen: set[str] = set()
+    for process in proc.iterdir():
+        if not process.name.isdigit():
+            continue
+        try:
+            descriptors = list((process / "fd").iterdir())
+        except OSError:
+            continue  # another user's, or gone
+        for descriptor in descriptors:
+            try:
+                target = os.readlink(descriptor)
+            except OSError:
+                continue
+            if target in inodes:
+                pids.add(int(process.name))
+                seen.add(target)
+    hidden = [uid for inode, uid in inodes.items() if inode not in seen]
+    return Listeners(pids=frozenset(pids), uids=frozenset(hidden), hidden=len(hidden))
+
+
+def _lsof_listeners(port: int) -> Listeners | None:
+    lsof = shutil.which("lsof")
+    if lsof is None:
+        return None
+    try:
+        result = subprocess.run(
+            [lsof, "-nP", f"-iTCP:{port}", "-sTCP:LISTEN", "-Fp"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    pids = {int(line[1:]) for line in result.stdout.splitlines() if re.fullmatch(r"p\d+", line)}
+    if not pids:
+        return None  # lsof shows only this user's processes: nothing certain
+    return Listeners(pids=frozenset(pids))
+
+
+def owns_port(pid: int, port: int) -> bool | None:
+    """Whether process ``pid`` (or a process of its group) listens on ``port``.
+
+    None when this platform cannot tell.
+    """
+    found = listeners(port)
+    if found is None:
+        return None
+    return any(holder == pid or _process_group(holder) == pid for holder in found.pids)
+
+
+def _process_group(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+@dataclass(frozen=True)
+class PortHolder:
+    """What holds a port, for the messages: as much as can be found out."""
+
+    port: int
+    pid: int | None = None
+    command: str | None = None
+    service: str | None = None  # one of our emulators: the service that started it
+    uids: frozenset[int] = field(default_factory=frozenset)
+
+    def describe(self) -> str:
+        if self.service is not None:
+            return f"pid {self.pid} (MiniStack, the emulator of the service in {self.service})"
+        if self.pid is not None:
+            return f"pid {self.pid} ({self.command or 'command unknown'})"
+        if self.uids:
+            users = ", ".join(sorted(_user_name(uid) for uid in self.uids))
+            return (
+                f"a process of user {users} that this user cannot see "
+                "(another user's, or a container's published port: `docker ps` lists those)"
+            )
+        return (
+            f"a process this tool cannot identify (`lsof -nP -iTCP:{self.port} -sTCP:LISTEN` "
+            "names it)"
+        )
+
+
+def port_holder(port: int) -> PortHolder | None:
+    """What holds ``port`` on the loopback address, or None when it is free."""
+    if not port_in_use(port):
+        return None
+    entry = registration(port)
+    found = listeners(port)
+    if entry is not None and (found is None or entry.pid in _with_groups(found.pids)):
+        return PortHolder(port=port, pid=entry.pid, service=entry.service)
+    if found is None:
+        return PortHolder(port=port)
+    for pid in sorted(found.pids):
+        return PortHolder(port=port, pid=pid, command=_command(pid))
+    return PortHolder(port=port, uids=found.uids)
+
+
+def _with_groups(pids: frozenset[int]) -> set[int]:
+    groups = {_process_group(pid) for pid in pids}
+    return set(pids) | {group for group in groups if group is not None}
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return f"{pwd.getpwuid(uid).pw_name} (uid {uid})"
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _command(pid: int, limit: int = 100) -> str | None:
+    cmdline = Path("/proc") / str(pid) / "cmdline"
+    if cmdline.parent.parent.is_dir():
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            return None
+    else:
+        result = subprocess.run(  # no /proc (macOS)
+            ["ps", "-o", "command=", "-p", str(pid)], capture_output=True, text=True, check=False
+        )
+        text = result.stdout.strip()
+    if not text:
+        return None
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def choose_port(preferred: int | None = None, *, log: Log = print) -> int:
+    """``preferred`` (default 4566) when free; else the next free port after it, and
+    ``log`` says what holds each port passed over."""
+    if preferred is None:
+        preferred = config.DEFAULT_EMULATOR_PORT
+    holder = port_holder(preferred)
+    if holder is None:
+        return preferred
+    held = [f"port {preferred} is held by {holder.describe()}"]
+    port: int | None = None
+    for candidate in range(preferred + 1, min(preferred + 1 + PORT_SEARCH, 65536)):
+        other = port_holder(candidate)
+        if other is None:
+            port = candidate
+            break
+        held.append(f"{candidate} by {other.describe()}")
+    if port is None:
+        port = free_port()
+        held = held[:1]  # the whole range is taken: the first one says enough
+    log(f"{', '.join(held)}: using {port} instead")
+    return port
 
 
 def start_embedded(
@@ -358,18 +716,31 @@ def start_embedded(
     timeout: float = STARTUP_TIMEOUT_SECONDS,
     log: Log = print,
 ) -> Record:
-    """Install if needed, start MiniStack on ``port`` (default: 4566 or a free one),
-    wait until it is healthy and record it in ``layout.state_file``.
+    """Install if needed, start MiniStack on ``port`` (default: 4566 or the next free
+    one), wait until it is healthy *and listens on that port itself*, and record it in
+    ``layout.state_file`` and in the machine-wide registry.
 
     The resources are not created here: see :mod:`.provisioning`.
     """
     executable = ensure_ministack(layout.venv, log=log)
-    if port is None:
-        port = free_port()
-    elif port_in_use(port):
-        raise EmulatorError(
-            f"port {port} is in use: choose another with --port, or omit it to get a free one"
-        )
+    with machine_lock(log):
+        if port is None:
+            chosen = choose_port(log=log)
+        else:
+            holder = port_holder(port)
+            if holder is not None:
+                raise EmulatorError(
+                    f"port {port} is held by {holder.describe()}: choose another with --port, "
+                    "or omit it to get a free one"
+                )
+            chosen = port
+        record = _start_on(executable, layout, chosen, timeout=timeout, log=log)
+        register(record, layout)
+    record.write(layout.state_file)
+    return record
+
+
+def _start_on(executable: Path, layout: Layout, port: int, *, timeout: float, log: Log) -> Record:
     layout.directory.mkdir(parents=True, exist_ok=True)
     environment = {key: value for key, value in os.environ.items() if key not in _NOT_FOR_MINISTACK}
     environment.update(
@@ -394,13 +765,29 @@ def start_embedded(
     url = f"http://{LOCALHOST}:{port}"
     try:
         seconds = wait_healthy(url, timeout=timeout, alive=lambda: process.poll() is None)
+        _check_owner(process, port)
     except EmulatorError as error:
         stop_embedded(process.pid)
         raise EmulatorError(f"{error}\n{_tail(layout.log_file)}") from None
     log(f"MiniStack {config.MINISTACK_VERSION} answered after {seconds:.1f} s")
-    record = Record(mode="embedded", endpoint=url, pid=process.pid, log=str(layout.log_file))
-    record.write(layout.state_file)
-    return record
+    return Record(mode="embedded", endpoint=url, pid=process.pid, log=str(layout.log_file))
+
+
+def _check_owner(process: subprocess.Popen[bytes], port: int) -> None:
+    """The health check may have been answered by another process on ``port`` (one that
+    took it between our check and MiniStack's bind): then MiniStack exits, and the
+    answer was not its own."""
+    owned = owns_port(process.pid, port)
+    if owned is None:  # this platform cannot tell: MiniStack exits at once when it lost
+        time.sleep(0.5)
+        owned = process.poll() is None
+    if not owned:
+        holder = port_holder(port)
+        what = holder.describe() if holder is not None else "another process"
+        raise EmulatorError(
+            f"port {port} was taken by {what} while MiniStack started, and answered in its "
+            "place: run `up` again to get another port"
+        )
 
 
 def is_healthy(url: str, *, timeout: float = 1.0) -> bool:
@@ -474,12 +861,18 @@ def _is_zombie(pid: int) -> bool:
 
 def check(record: Record) -> tuple[bool, bool]:
     """Whether the recorded emulator's process is alive (docker: assumed), and whether it
-    answers its health check. A pid that is no longer MiniStack counts as not alive."""
+    answers its health check on its own port. A pid that is no longer MiniStack counts
+    as not alive; a port that another process holds answers for someone else, not it."""
     if record.mode == "docker":
         return True, is_healthy(record.endpoint)
     pid = record.pid
     alive = pid is not None and process_alive(pid) and is_ministack(pid)
-    return alive, alive and is_healthy(record.endpoint)
+    if not alive or pid is None:
+        return False, False
+    port = record.port
+    if port is not None and owns_port(pid, port) is False:
+        return True, False
+    return True, is_healthy(record.endpoint)
 
 
 def is_ministack(pid: int) -> bool:
@@ -503,12 +896,15 @@ def stop_embedded(pid: int, *, timeout: float = STOP_TIMEOUT_SECONDS) -> StopRes
     """
     if not process_alive(pid):
         _reap(pid)
+        unregister(pid)
         return "not running"
     _signal(pid, signal.SIGTERM)
     if _wait_gone(pid, timeout):
+        unregister(pid)
         return "stopped"
     _signal(pid, signal.SIGKILL)
     if _wait_gone(pid, 5.0):
+        unregister(pid)
         return "killed"
     raise EmulatorError(f"process {pid} survived SIGKILL: check it with `ps -p {pid}`")
 

@@ -10,6 +10,7 @@ provisioned here: the IaC owns it.
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, NoReturn
 
@@ -20,7 +21,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from . import config, emulator, provisioning
-from .endpoint import Endpoint, NoEndpointError, resolve_endpoint
+from .endpoint import Endpoint
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
@@ -44,6 +45,7 @@ def register(app: typer.Typer) -> None:
     group.command(rich_help_panel=PANEL)(up)
     group.command(rich_help_panel=PANEL)(down)
     group.command(rich_help_panel=PANEL)(status)
+    group.command("endpoint", rich_help_panel=PANEL)(print_endpoint)
     app.add_typer(group)
 
 
@@ -54,7 +56,7 @@ def up(
             min=1,
             max=65535,
             help=f"Port of the embedded emulator [default: {config.DEFAULT_EMULATOR_PORT} "
-            "when free, else any free port]",
+            "when free, else the next free one, and `up` says what holds it]",
             show_default=False,
         ),
     ] = None,
@@ -66,6 +68,14 @@ def up(
     ] = False,
     aws: Annotated[
         bool, typer.Option("--aws", help="Real AWS: nothing to start, the IaC creates it all")
+    ] = False,
+    bare: Annotated[
+        bool,
+        typer.Option(
+            "--bare",
+            help="Create no queues or tables: for `make tflocal-apply`, which creates them "
+            "(embedded MiniStack only)",
+        ),
     ] = False,
     timeout: Annotated[
         float, typer.Option(min=1, help="Seconds to wait for the emulator to answer")
@@ -84,7 +94,7 @@ def up(
         )
         return
     configured = os.environ.get(ENDPOINT_VARIABLE, "").strip()
-    if configured and not (embedded or docker):
+    if configured and not (embedded or docker or bare):
         if port is not None:
             _fail(
                 f"--port is for an emulator that `up` starts, and {ENDPOINT_VARIABLE} "
@@ -94,11 +104,20 @@ def up(
         _provision(Endpoint(url=configured, source=ENDPOINT_VARIABLE))
         return
 
+    if bare and docker:
+        _fail(
+            "--bare is for the embedded emulator: the compose stack's init hook always "
+            "creates the queues and tables"
+        )
     layout = emulator.Layout.default()
-    record = _running(layout, port=port, embedded=embedded, docker=docker)
+    record = _running(layout, port=port, embedded=embedded or bare, docker=docker)
     if record is None:
-        record = _start(_choose_mode(embedded=embedded, docker=docker), layout, port, timeout)
-    _provision(Endpoint(url=record.endpoint, source=record.mode))
+        mode = "embedded" if bare else _choose_mode(embedded=embedded, docker=docker)
+        record = _start(mode, layout, port, timeout)
+    if bare:
+        console.print("No queues or tables created (--bare).")
+    else:
+        _provision(Endpoint(url=record.endpoint, source=record.mode))
     console.print(
         f"Ready: {_describe(record)}.\n"
         f"The dev commands find it through {emulator.display_path(layout.state_file)}; "
@@ -151,23 +170,25 @@ def status(
     """Show the emulator (mode, endpoint, process, health) and the depth of the queues."""
     layout = emulator.Layout.default()
     record = emulator.Record.read(layout.state_file)
-    try:
-        target: Endpoint | None = resolve_endpoint(aws=aws)
-    except NoEndpointError:
-        target = None
+    configured = os.environ.get(ENDPOINT_VARIABLE, "").strip()
 
     table = Table(title="Emulator", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     reachable = True
-    if target is not None and target.source == ENDPOINT_VARIABLE:
+    target: Endpoint | None = None
+    if configured:
+        target = Endpoint(url=configured, source=ENDPOINT_VARIABLE)
         table.add_row("mode", f"{ENDPOINT_VARIABLE} (used as it is)")
-        table.add_row("endpoint", target.url)
+        table.add_row("endpoint", configured)
         if record is not None:
             table.add_row("recorded", f"{_describe(record)}, not used while the variable is set")
     elif record is not None:
+        # This service's own emulator only: never whatever answers on its port.
+        target = Endpoint(url=record.endpoint, source=record.mode)
         reachable = _add_record_rows(table, record)
-    elif target is not None:
+    elif aws:
+        target = Endpoint(url=None, source="aws")
         table.add_row("mode", "real AWS (--aws)")
     else:
         table.add_row("mode", "none: `make up` starts one")
@@ -182,6 +203,44 @@ def status(
         console.print(_resources_table(target))
     except BotoCoreError as error:
         _fail(f"cannot reach {_where(target)}: {error}")
+
+
+def print_endpoint() -> None:
+    """Print the endpoint of the emulator that `up` started, for other tools (tflocal).
+
+    AWS_ENDPOINT_URL when it is set; else the recorded emulator, only while it runs and
+    listens on its port itself; else it fails and says to run `make up`.
+    """
+    configured = os.environ.get(ENDPOINT_VARIABLE, "").strip()
+    if configured:
+        typer.echo(configured)
+        return
+    layout = emulator.Layout.default()
+    record = emulator.Record.read(layout.state_file)
+    if record is None:
+        _fail(
+            "no emulator is running for this service: `make up` starts one "
+            f"(or set {ENDPOINT_VARIABLE} to an emulator of yours)"
+        )
+    alive, healthy = emulator.check(record)
+    if not healthy:
+        _fail(
+            f"{_describe(record)}, recorded in {emulator.display_path(layout.state_file)}, "
+            f"{_why_not_answering(record, alive)}: `make up` starts it again"
+        )
+    typer.echo(record.endpoint)
+
+
+def _why_not_answering(record: emulator.Record, alive: bool) -> str:
+    if record.mode == "docker":
+        return "does not answer"
+    if not alive:
+        return "is not running"
+    port = record.port
+    holder = emulator.port_holder(port) if port is not None else None
+    if holder is not None and record.pid is not None and holder.pid != record.pid:
+        return f"does not hold its port: {holder.describe()} does"
+    return "does not answer"
 
 
 def _running(
@@ -208,15 +267,18 @@ def _running(
 def _answers_soon(record: emulator.Record, pid: int) -> bool:
     """A MiniStack that is still starting (another `up`) gets a few seconds; a hung one
     is stopped, to be replaced."""
-    try:
-        emulator.wait_healthy(
-            record.endpoint, timeout=5.0, alive=lambda: emulator.process_alive(pid)
-        )
-    except emulator.EmulatorError:
-        console.print(f"MiniStack (pid {pid}) does not answer: stopping it.")
-        emulator.stop_embedded(pid)
-        return False
-    return True
+    port = record.port
+    deadline = time.monotonic() + 5.0
+    while emulator.process_alive(pid):
+        owned = port is None or emulator.owns_port(pid, port) is not False
+        if owned and emulator.is_healthy(record.endpoint):
+            return True
+        if time.monotonic() >= deadline:
+            console.print(f"MiniStack (pid {pid}) does not answer on its port: stopping it.")
+            emulator.stop_embedded(pid)
+            return False
+        time.sleep(0.1)
+    return False
 
 
 def _choose_mode(*, embedded: bool, docker: bool) -> emulator.Mode:
@@ -248,6 +310,9 @@ def _start(
                     "--port sets the embedded emulator's port (the compose file sets "
                     "docker's): add --embedded, or drop --port"
                 )
+            conflict = emulator.compose_port_conflict()
+            if conflict is not None:
+                _fail(conflict)
             record = emulator.compose_up(timeout=timeout)
             record.write(layout.state_file)
             return record
@@ -342,6 +407,8 @@ def _add_record_rows(table: Table, record: emulator.Record) -> bool:
         pid = record.pid
         table.add_row("pid", str(pid) if pid is not None else "-")
         table.add_row("process", "alive" if alive else "not running (`make down` forgets it)")
+        if alive and not healthy:
+            table.add_row("port", _why_not_answering(record, alive))
     table.add_row("health", "healthy" if healthy else "not answering")
     if record.log:
         table.add_row("log", emulator.display_path(Path(record.log)))
