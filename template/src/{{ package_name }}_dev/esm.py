@@ -18,19 +18,26 @@ What it reproduces, from "Lambda parameters for Amazon SQS event source mappings
   with a higher receive count, and the queue's redrive policy moves them to the DLQ;
 - FIFO: two in-flight batches never hold the same message group.
 
+Two things are local only. ``retry_after_seconds`` (a local pace, for emulators) makes a
+failed message visible again that many seconds after its failure (ChangeMessageVisibility),
+where Lambda leaves it for the rest of the visibility timeout: retries and the redrive to
+the DLQ then take seconds, not minutes. And stopping (``stop()``, Ctrl-C) waits for the long
+polls still open and releases what they receive, so nothing stays hidden after the process.
+
 The handler runs in this process, so a debugger's breakpoints work in it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from .lambda_context import FakeLambdaContext
@@ -64,6 +71,43 @@ class MappingSettings:
     fifo: bool
     # Long-poll wait of an idle receive; 20 s as the ESM does, shorter in scripts and tests.
     wait_time_seconds: int = SQS_MAX_WAIT_SECONDS
+    # Local pace (emulators only): a failed message is made visible again this many seconds
+    # after its failure; None leaves it for the queue's visibility timeout, as Lambda does.
+    retry_after_seconds: int | None = None
+
+
+@dataclass(frozen=True)
+class QueueSettings:
+    """What the source queue decides about retries, read from it when a run starts."""
+
+    visibility_timeout_seconds: int
+    max_receive_count: int | None  # None: no redrive policy, a failed message comes back forever
+    dead_letter_queue_arn: str | None
+
+    @classmethod
+    def read(cls, sqs: SQSClient, queue_url: str) -> QueueSettings:
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=queue_url, AttributeNames=["VisibilityTimeout", "RedrivePolicy"]
+        )["Attributes"]
+        redrive: dict[str, Any] = {}
+        with contextlib.suppress(ValueError):
+            redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
+        count = redrive.get("maxReceiveCount")
+        return cls(
+            visibility_timeout_seconds=int(attributes.get("VisibilityTimeout", "30")),
+            max_receive_count=int(count) if count is not None else None,
+            dead_letter_queue_arn=redrive.get("deadLetterTargetArn"),
+        )
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A failed message, left in the queue: when it comes back, how often it was received."""
+
+    message_id: str
+    group: str | None  # its FIFO message group
+    receive_count: int  # ApproximateReceiveCount of the receive that failed
+    returns_at: float  # time.time() at which it is visible again
 
 
 @dataclass(frozen=True)
@@ -76,6 +120,7 @@ class BatchResult:
     whole_batch_failed: bool
     reason: str  # "ok", "partial", or why the whole batch failed
     seconds: float
+    retries: tuple[Retry, ...] = ()  # the failed messages, in batch order
 
 
 @dataclass
@@ -88,6 +133,13 @@ class MappingStats:
     released: int = 0  # FIFO messages handed back because their group was in flight
     in_flight: int = 0
     results: list[BatchResult] = field(default_factory=list)
+    # Failed messages not received again yet, by messageId.
+    waiting: dict[str, Retry] = field(default_factory=dict)
+    # Failed messages that left the queue without coming back to this run: with an empty
+    # queue at the end of an ``until_empty`` run, the redrive policy moved them to the DLQ.
+    dead_lettered: list[Retry] = field(default_factory=list)
+    # Messages that open long polls received after the run was told to stop, released.
+    released_on_stop: int = 0
 
 
 class InvalidResponseError(ValueError):
@@ -138,6 +190,8 @@ class LocalEventSourceMapping:
         handler: Handler,
         settings: MappingSettings,
         on_batch: Callable[[BatchResult, MappingStats], None] | None = None,
+        on_notice: Callable[[str], None] | None = None,
+        on_tick: Callable[[MappingStats], None] | None = None,
     ) -> None:
         self._sqs = sqs
         self._queue_url = queue_url
@@ -146,6 +200,8 @@ class LocalEventSourceMapping:
         self._handler = handler
         self._settings = settings
         self._on_batch = on_batch
+        self._on_notice = on_notice
+        self._on_tick = on_tick
         self._stats = MappingStats()
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
@@ -153,14 +209,32 @@ class LocalEventSourceMapping:
         self._stopping = threading.Event()
         self._budget: int | None = None
         self._until_empty = False
+        self._emptied = False
         self._poller_error: BaseException | None = None
+        # Messages received by a poller and not yet handed to an invocation or released.
+        self._held = 0
+        # Long polls under way (a receive call not yet returned).
+        self._open_polls = 0
+        # When each message of a batch being gathered or invoked was received (time.time()).
+        self._received_at: dict[str, float] = {}
+        self._queue: QueueSettings | None = None
+        # What polls received after the run was told to stop, released once all returned.
+        self._stopped_with: list[MessageTypeDef] = []
 
     @property
     def stats(self) -> MappingStats:
         return self._stats
 
+    @property
+    def queue(self) -> QueueSettings:
+        """The source queue's visibility timeout and redrive policy (read once)."""
+        if self._queue is None:
+            self._queue = QueueSettings.read(self._sqs, self._queue_url)
+        return self._queue
+
     def stop(self) -> None:
-        """Stop polling; invocations under way finish and their responses are applied."""
+        """Stop polling; invocations under way finish and their responses are applied, and
+        what the long polls still open receive is released."""
         self._stopping.set()
 
     def run(self, *, until_empty: bool = False, max_messages: int | None = None) -> MappingStats:
@@ -170,9 +244,15 @@ class LocalEventSourceMapping:
         Like Lambda's pollers, several long polls run at once (up to ``MAX_POLLERS``, and
         never more than ``max_concurrency``): a message is picked up by whichever answers
         first, and batches for concurrent invocations are gathered in parallel.
+
+        ``until_empty`` ends once the queue is empty: no message visible, in flight or
+        delayed, none held by a poller and no invocation under way. Failed messages waiting
+        for their visibility timeout are still in the queue: the run waits for them to
+        come back, or for the redrive policy to move them to the DLQ.
         """
         self._budget = max_messages
         self._until_empty = until_empty
+        _ = self.queue  # read before polling: the retry lines need it
         executor = ThreadPoolExecutor(
             max_workers=self._settings.max_concurrency, thread_name_prefix="invoke"
         )
@@ -188,22 +268,60 @@ class LocalEventSourceMapping:
         ]
         for poller in pollers:
             poller.start()
+        abandoned = False
         try:
-            while any(poller.is_alive() for poller in pollers):
-                for poller in pollers:
-                    poller.join(timeout=0.2)
+            self._join(pollers)
         except KeyboardInterrupt:
-            # Ctrl-C: nothing is lost. Batches under way finish below. A poller still in a
-            # long poll releases what it receives, or, if the process ends first, leaves
-            # it to come back after the visibility timeout, undeleted.
+            # Ctrl-C: batches under way finish below. Long polls still open would take
+            # messages sent now and hide them for the visibility timeout if the process
+            # ended first: wait for them, and release what they receive.
             self._stopping.set()
-            for poller in pollers:
-                poller.join(timeout=1)
+            with self._lock:
+                open_polls = self._open_polls
+            if open_polls:
+                self._notice(
+                    f"Stopping: waiting for {open_polls} open long "
+                    f"poll{'s' if open_polls > 1 else ''} to return (at most "
+                    f"{self._settings.wait_time_seconds} s) to release what they receive. "
+                    "Ctrl-C again to quit now."
+                )
+            try:
+                self._join(pollers)
+            except KeyboardInterrupt:
+                abandoned = True
+                self._notice(
+                    "Quit: what the open long polls receive now stays hidden until the "
+                    f"visibility timeout ({self.queue.visibility_timeout_seconds} s) ends."
+                )
         finally:
-            executor.shutdown(wait=True)
+            with self._lock:
+                stopped_with, self._stopped_with = self._stopped_with, []
+            try:
+                self._release(stopped_with)
+            finally:
+                executor.shutdown(wait=not abandoned, cancel_futures=abandoned)
         if self._poller_error is not None:
             raise self._poller_error
+        if self._emptied:
+            # The queue is empty, so failed messages that never came back were moved out
+            # of it: by the redrive policy, to the DLQ.
+            with self._lock:
+                self._stats.dead_lettered.extend(self._stats.waiting.values())
+                self._stats.waiting.clear()
         return self._stats
+
+    def _join(self, pollers: Sequence[threading.Thread]) -> None:
+        ticked = 0.0
+        while any(poller.is_alive() for poller in pollers):
+            for poller in pollers:
+                poller.join(timeout=0.2)
+            if self._on_tick is not None and time.monotonic() - ticked >= 0.5:
+                ticked = time.monotonic()
+                self._on_tick(self._stats)
+
+    def _notice(self, text: str) -> None:
+        if self._on_notice is not None:
+            self._on_notice(text)
 
     def _poll(self, executor: ThreadPoolExecutor, delay: float) -> None:
         """One poller: take a free invocation slot, gather a batch, hand it over."""
@@ -221,10 +339,13 @@ class LocalEventSourceMapping:
                 if not batch:
                     self._slots.release()
                     if self._until_empty and self._idle():
+                        self._emptied = True
                         self._stopping.set()
                     continue
                 with self._lock:
+                    # Handed over: from now on in flight, no longer held by this poller.
                     self._stats.in_flight += 1
+                    self._held -= len(batch)
                 executor.submit(self._invoke, batch)
         except BaseException as error:  # an SQS error: stop everything, report it
             self._poller_error = error
@@ -258,7 +379,8 @@ class LocalEventSourceMapping:
 
         Idle, it long-polls. Once a first message is in, it invokes at once when there is
         no batching window, else keeps receiving until the batch is full or the window,
-        counted from that first message, has passed.
+        counted from that first message, has passed. Every message it receives counts as
+        held (see :meth:`_idle`) until it is handed over or released.
         """
         window = self._settings.batching_window_seconds
         batch: list[MessageTypeDef] = []
@@ -283,21 +405,39 @@ class LocalEventSourceMapping:
             self._release(batch)
             raise
         if self._stopping.is_set() and batch:
-            self._release(batch)  # stopping: hand them back rather than start a batch
+            # Stopping: hand them back rather than start a batch, once every poll of this
+            # run has returned (see run()). Released now, another of its open polls would
+            # receive them again, and each receive counts towards the DLQ.
+            with self._lock:
+                self._stopped_with.extend(batch)
+                self._stats.released_on_stop += len(batch)
             return []
         with self._lock:
             self._stats.received += len(batch)
         return batch
 
     def _receive(self, count: int, wait_seconds: int) -> list[MessageTypeDef]:
-        response = self._sqs.receive_message(
-            QueueUrl=self._queue_url,
-            MaxNumberOfMessages=count,
-            WaitTimeSeconds=wait_seconds,
-            MessageSystemAttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        return response.get("Messages", [])
+        with self._lock:
+            self._open_polls += 1
+        try:
+            response = self._sqs.receive_message(
+                QueueUrl=self._queue_url,
+                MaxNumberOfMessages=count,
+                WaitTimeSeconds=wait_seconds,
+                MessageSystemAttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            messages = response.get("Messages", [])
+            now = time.time()
+            with self._lock:
+                self._held += len(messages)
+                for message in messages:
+                    self._received_at[message["MessageId"]] = now
+                    self._stats.waiting.pop(message["MessageId"], None)  # it came back
+            return messages
+        finally:
+            with self._lock:
+                self._open_polls -= 1
 
     def _admit(self, messages: list[MessageTypeDef]) -> list[MessageTypeDef]:
         """FIFO: refuse messages whose group is in flight in another batch.
@@ -318,25 +458,57 @@ class LocalEventSourceMapping:
         return admitted
 
     def _release(self, messages: Sequence[MessageTypeDef]) -> None:
+        """Make ``messages`` visible again at once; they are no longer held."""
+        try:
+            self._change_visibility(messages, 0)
+        finally:
+            with self._lock:
+                self._held -= len(messages)
+                for message in messages:
+                    self._received_at.pop(message["MessageId"], None)
+
+    def _change_visibility(self, messages: Sequence[MessageTypeDef], seconds: int) -> int:
+        """ChangeMessageVisibility for ``messages``, in batches; how many SQS refused."""
+        refused = 0
         for start in range(0, len(messages), SQS_MAX_MESSAGES):
             chunk = messages[start : start + SQS_MAX_MESSAGES]
-            self._sqs.change_message_visibility_batch(
+            response = self._sqs.change_message_visibility_batch(
                 QueueUrl=self._queue_url,
                 Entries=[
-                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"], "VisibilityTimeout": 0}
+                    {
+                        "Id": str(i),
+                        "ReceiptHandle": m["ReceiptHandle"],
+                        "VisibilityTimeout": seconds,
+                    }
                     for i, m in enumerate(chunk)
                 ],
             )
+            refused += len(response.get("Failed", []))
+        return refused
 
     def _idle(self) -> bool:
-        """No visible message left and no invocation under way."""
+        """The queue is empty: no message held by a poller, no invocation under way, and
+        none visible, in flight or delayed in the queue.
+
+        A poller's empty receive alone proves nothing: other pollers may be gathering a
+        batch (for up to the batching window) with the rest of the messages, and failed
+        messages are in flight until their visibility timeout ends.
+        """
         with self._lock:
-            if self._stats.in_flight:
+            if self._stats.in_flight or self._held:
                 return False
         attributes = self._sqs.get_queue_attributes(
-            QueueUrl=self._queue_url, AttributeNames=["ApproximateNumberOfMessages"]
+            QueueUrl=self._queue_url,
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
         )["Attributes"]
-        return int(attributes.get("ApproximateNumberOfMessages", "0")) == 0
+        if any(int(value) for value in attributes.values()):
+            return False
+        with self._lock:  # a receive may have returned messages meanwhile
+            return not (self._stats.in_flight or self._held)
 
     # -- invoking -----------------------------------------------------------------------
 
@@ -347,14 +519,18 @@ class LocalEventSourceMapping:
                 self._in_flight_groups.update(groups)
         started = time.monotonic()
         try:
-            result = self._invoke_and_apply(batch, started)
-        except Exception as error:  # an SQS call failed: report it, as the handler's failures
-            message_ids = tuple(m["MessageId"] for m in batch)
-            result = self._whole_batch_failed(
-                message_ids, f"mapping error: {type(error).__name__}: {error}", started
-            )
+            try:
+                result = self._invoke_and_apply(batch, started)
+            except Exception as error:  # an SQS call failed: report it as a failure
+                message_ids = tuple(m["MessageId"] for m in batch)
+                result = self._whole_batch_failed(
+                    message_ids, f"mapping error: {type(error).__name__}: {error}", started
+                )
+            result = replace(result, retries=self._retries(batch, result.failed_ids))
         finally:
             with self._lock:
+                for message in batch:
+                    self._received_at.pop(message["MessageId"], None)
                 if self._settings.fifo:
                     self._in_flight_groups.subtract(groups)
                     self._in_flight_groups += Counter()  # drop the zero counts
@@ -367,6 +543,8 @@ class LocalEventSourceMapping:
             stats.failed += len(result.failed_ids)
             stats.whole_batch_failures += int(result.whole_batch_failed)
             stats.results.append(result)
+            for retry in result.retries:
+                stats.waiting[retry.message_id] = retry
         if self._on_batch is not None:
             self._on_batch(result, self._stats)
 
@@ -394,6 +572,45 @@ class LocalEventSourceMapping:
             whole_batch_failed=False,
             reason=reason,
             seconds=time.monotonic() - started,
+        )
+
+    def _retries(
+        self, batch: Sequence[MessageTypeDef], failed_ids: Iterable[str]
+    ) -> tuple[Retry, ...]:
+        """The failed messages of ``batch``: when each comes back, and at which receive it
+        failed. With a local pace they are made visible again ``retry_after_seconds`` from
+        now; else they come back when the visibility timeout, counted from their receive,
+        ends."""
+        failed = set(failed_ids)
+        messages = [m for m in batch if m["MessageId"] in failed]
+        if not messages:
+            return ()
+        pace = self._settings.retry_after_seconds
+        now = time.time()
+        refused = 0
+        if pace is not None:
+            try:
+                refused = self._change_visibility(messages, pace)
+            except Exception as error:  # they come back after the visibility timeout instead
+                refused = len(messages)
+                self._notice(f"local pace not applied: {type(error).__name__}: {error}")
+        visibility = self.queue.visibility_timeout_seconds
+        with self._lock:
+            received_at = {
+                m["MessageId"]: self._received_at.get(m["MessageId"], now) for m in messages
+            }
+        return tuple(
+            Retry(
+                message_id=m["MessageId"],
+                group=m.get("Attributes", {}).get("MessageGroupId"),
+                receive_count=int(m.get("Attributes", {}).get("ApproximateReceiveCount", "1")),
+                returns_at=(
+                    now + pace
+                    if pace is not None and not refused
+                    else received_at[m["MessageId"]] + visibility
+                ),
+            )
+            for m in messages
         )
 
     def _call_with_timeout(self, event: dict[str, Any]) -> _Outcome:
