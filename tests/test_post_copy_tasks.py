@@ -66,6 +66,7 @@ def is_test_order(order_id: str) -> bool:
 ''',
 )
 HOOKS = ("ruff check --fix", "ruff format", "mypy --strict")
+DATA_HOOKS = ("check toml", "check yaml")
 # What this test run's `uv run` exports, which a user's commit does not have.
 OUR_ENV = frozenset({"UV", "VIRTUAL_ENV", "UV_PYTHON", "PYTHONPATH"})
 # An error ruff cannot fix, and mypy refuses too.
@@ -120,12 +121,15 @@ def test_the_first_commits_run_the_hooks_with_no_uv_on_path(
     orders.write_text(original + GOOD_CHANGES[0], encoding="utf-8")
     from_shell = _commit(project, path, "Describe orders")
     orders.write_text(original + "".join(GOOD_CHANGES), encoding="utf-8")
+    for name in ("pyproject.toml", "docker-compose.yml"):  # for the TOML and YAML hooks
+        with (project / name).open("a", encoding="utf-8") as file:
+            file.write("# reviewed\n")
     from_gui = _commit(project, MINIMAL_PATH, "Tell test orders")
 
     # THEN the hooks ran and passed, and both commits were made
-    for status, output in (from_shell, from_gui):
+    for (status, output), hooks in ((from_shell, HOOKS), (from_gui, (*HOOKS, *DATA_HOOKS))):
         assert status == 0, output
-        for hook in HOOKS:
+        for hook in hooks:
             assert any(
                 line.startswith(hook) and line.endswith("Passed") for line in output.splitlines()
             ), output
