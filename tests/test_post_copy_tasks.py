@@ -5,6 +5,8 @@ failing step reports what to run by hand and never takes the rendered project wi
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +47,104 @@ def test_every_task_runs_by_default(tmp_path: Path, git_identity: None, task_env
     assert _git(project, "status", "--porcelain") == ""
     assert _git(project, "branch", "--show-current").strip() == "main"
     assert (project / ".git" / "hooks" / "pre-commit").is_file()
+
+
+# The PATH a git GUI may start with: git and the system's tools, nothing of the user's.
+MINIMAL_PATH = "/usr/bin:/bin"
+GOOD_CHANGES = (
+    '''
+
+def describe(order_id: str) -> str:
+    """One line about an order, for logs."""
+    return f"order {order_id}"
+''',
+    '''
+
+def is_test_order(order_id: str) -> bool:
+    """Whether an order id is one of the samples."""
+    return order_id.startswith("o-")
+''',
+)
+HOOKS = ("ruff check --fix", "ruff format", "mypy --strict")
+DATA_HOOKS = ("check toml", "check yaml")
+# What this test run's `uv run` exports, which a user's commit does not have.
+OUR_ENV = frozenset({"UV", "VIRTUAL_ENV", "UV_PYTHON", "PYTHONPATH"})
+# An error ruff cannot fix, and mypy refuses too.
+BAD_CHANGE = """
+
+def broken() -> str:
+    return undefined_name
+"""
+
+
+def _path_without_uv() -> str:
+    entries = [entry for entry in local.env["PATH"].split(os.pathsep) if entry]
+    return os.pathsep.join(entry for entry in entries if not (Path(entry) / "uv").exists())
+
+
+def _commit(project: Path, path: str, message: str) -> tuple[int, str]:
+    """``git commit -a`` as a user's shell (or GUI) with this PATH runs it, hooks included:
+    its exit status and its output (git sends a hook's output to stderr)."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in OUR_ENV and not key.startswith("PYTEST_")
+    }
+    env["PATH"] = path
+    result = subprocess.run(
+        ["git", "commit", "--all", "--message", message],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return result.returncode, result.stdout + result.stderr
+
+
+@pytest.mark.slow
+def test_the_first_commits_run_the_hooks_with_no_uv_on_path(
+    tmp_path: Path, git_identity: None, task_env: TaskEnv
+) -> None:
+    # A machine without uv: the project's make bootstraps its own into .tools/.
+    path = _path_without_uv()
+    assert shutil.which("uv", path=path) is None
+    # `uv run` (which runs these tests) exports UV, which the Makefile would use.
+    task_env(PATH=path, VIRTUAL_ENV=None, UV=None)
+    project = render(tmp_path / "svc", unsafe=True, skip_tasks=False)
+    assert (project / ".tools" / "bin" / "uv").is_file()
+    assert (project / ".git" / "hooks" / "pre-commit").is_file()
+    orders = project / "src" / "orders_consumer" / "orders.py"
+    original = orders.read_text(encoding="utf-8")
+
+    # WHEN a user commits sound changes, from a shell with no uv, then from a git GUI
+    orders.write_text(original + GOOD_CHANGES[0], encoding="utf-8")
+    from_shell = _commit(project, path, "Describe orders")
+    orders.write_text(original + "".join(GOOD_CHANGES), encoding="utf-8")
+    for name in ("pyproject.toml", "docker-compose.yml"):  # for the TOML and YAML hooks
+        with (project / name).open("a", encoding="utf-8") as file:
+            file.write("# reviewed\n")
+    from_gui = _commit(project, MINIMAL_PATH, "Tell test orders")
+
+    # THEN the hooks ran and passed, and both commits were made
+    for (status, output), hooks in ((from_shell, HOOKS), (from_gui, (*HOOKS, *DATA_HOOKS))):
+        assert status == 0, output
+        for hook in hooks:
+            assert any(
+                line.startswith(hook) and line.endswith("Passed") for line in output.splitlines()
+            ), output
+    assert _git(project, "log", "--format=%s").splitlines()[:2] == [
+        "Tell test orders",
+        "Describe orders",
+    ]
+
+    # WHEN a change with a lint error is committed, THEN the hooks refuse it
+    orders.write_text(original + BAD_CHANGE, encoding="utf-8")
+    status, output = _commit(project, MINIMAL_PATH, "Broken")
+    assert status != 0
+    assert "F821" in output, output
+    assert "Undefined name `undefined_name`" in output
+    assert _git(project, "log", "-1", "--format=%s").strip() == "Tell test orders"
 
 
 def test_no_task_runs_when_the_answer_lists_none(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Annotated, Literal, NoReturn
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich import box
-from rich.console import Console
+from rich.console import Console, Group, RenderableType
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
@@ -83,7 +83,10 @@ FAILURE_ATTRIBUTE_PREFIX = "failure_"
 TABLE_TEXT_CHARS = 200
 FIFO_MORE = "the rest wait behind their group's first messages; `redrive` moves them all"
 FAILURE_TYPE_WIDTH = 24
-MIN_TEXT_WIDTH = 12
+# The failure reason wraps in a column at least this wide; on a terminal with less room
+# for it (80 columns: the message id takes 36), each message is listed as a block instead.
+REASON_MIN_WIDTH = 30
+BODY_MIN_WIDTH = 16
 # A SendMessageBatch refused as a whole for what it holds, not for where it was sent.
 BATCH_CONTENT_ERRORS = frozenset({"BatchRequestTooLong", "InvalidParameterValue"})
 
@@ -577,13 +580,15 @@ def _short(text: object) -> Text:
     return Text(value)
 
 
-def _dlq_table(title: str, summaries: Sequence[dict[str, object]]) -> Table:
-    """One row per message, its columns sized to the terminal here.
+def _dlq_listing(title: str, summaries: Sequence[dict[str, object]]) -> RenderableType:
+    """The DLQ's messages at the terminal's width, the failure reason always whole.
 
-    Left to itself, rich squeezes short columns to nothing on an 80-column terminal. The
-    message id keeps its full width (folded, never cut: it is what one searches the logs
-    for), the short columns keep theirs, and reason and body share what is left; on a
-    terminal too narrow for both, the body is left to ``--json``.
+    A table when the reason gets at least ``REASON_MIN_WIDTH`` columns: it wraps there,
+    never cut. The message id keeps its full width (folded, never cut: it is what one
+    searches the logs for), the short columns keep theirs, and the body, one line cut
+    short, gets what is left (``--json`` has it whole), or is left out on a terminal too
+    narrow for it. Narrower than that (80 columns), one block per message, each field on
+    its own line.
     """
     fixed = [
         ("message id", "messageId"),
@@ -601,19 +606,22 @@ def _dlq_table(title: str, summaries: Sequence[dict[str, object]]) -> Table:
         # Each column is padded by a space either side; a rule between two columns.
         return console.width - sum(widths.values()) - 3 * columns + 1
 
+    every_field = [*fixed, *flexible]
     widths = {key: longest(header, key) for header, key in fixed}
     widths["failureType"] = min(widths["failureType"], FAILURE_TYPE_WIDTH)
     caption = None
-    if room(len(fixed) + len(flexible)) < len(flexible) * MIN_TEXT_WIDTH:
+    rest = room(len(fixed) + 2)
+    if rest < REASON_MIN_WIDTH + BODY_MIN_WIDTH:
         flexible, caption = flexible[:1], "bodies: --json, or a wider terminal"
-        short = MIN_TEXT_WIDTH - room(len(fixed) + 1)
-        if short > 0:
-            widths["failureType"] = max(len("failure_type"), widths["failureType"] - short)
-    rest = room(len(fixed) + len(flexible))
-    for header, key in reversed(flexible):  # the body takes at most half
-        share = rest // 2 if key == "body" else rest
-        widths[key] = max(MIN_TEXT_WIDTH, min(longest(header, key), share))
-        rest -= widths[key]
+        rest = room(len(fixed) + 1)
+    if rest < REASON_MIN_WIDTH:
+        return _dlq_blocks(title, every_field, rows)
+    if len(flexible) == 2:
+        widths["body"] = max(
+            BODY_MIN_WIDTH, min(longest("body", "body"), rest // 2, rest - REASON_MIN_WIDTH)
+        )
+        rest -= widths["body"]
+    widths["failureReason"] = min(longest("failure_reason", "failureReason"), rest)
     table = Table(
         title=title,
         title_justify="left",
@@ -626,13 +634,29 @@ def _dlq_table(title: str, summaries: Sequence[dict[str, object]]) -> Table:
         table.add_column(
             header,
             width=widths[key],
-            no_wrap=key != "messageId",
-            overflow="fold" if key == "messageId" else "ellipsis",
+            # Identifiers and reasons fold onto more lines; only the body is cut short.
+            no_wrap=key == "body",
+            overflow="ellipsis" if key == "body" else "fold",
             justify="right" if key == "receiveCount" else "left",
         )
     for row in rows:
         table.add_row(*(row[key] for _, key in (*fixed, *flexible)))
     return table
+
+
+def _dlq_blocks(
+    title: str, fields: Sequence[tuple[str, str]], rows: Sequence[dict[str, Text]]
+) -> RenderableType:
+    """One block per message, a field a line, long values folded at the terminal's edge."""
+    blocks: list[RenderableType] = [Text(title)]
+    for row in rows:
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(no_wrap=True)
+        grid.add_column(no_wrap=False, overflow="fold")
+        for header, key in fields:
+            grid.add_row(Text(header, style="bold"), row[key])
+        blocks.extend([Text(""), grid])
+    return Group(*blocks)
 
 
 def dlq(
@@ -671,7 +695,7 @@ def dlq(
         hidden = f" ({_plural(in_flight, 'message')} in flight, hidden)" if in_flight else ""
         console.print(f"The DLQ {name} is empty{hidden}.", markup=False)
         return
-    console.print(_dlq_table(f"{name}: {_plural(len(summaries), 'message')}", summaries))
+    console.print(_dlq_listing(f"{name}: {_plural(len(summaries), 'message')}", summaries))
     if visible > len(summaries):
         more = FIFO_MORE if IS_FIFO and len(summaries) < limit else "--limit shows more"
         console.print(f"Showing {len(summaries)} of about {visible}: {more}.", markup=False)

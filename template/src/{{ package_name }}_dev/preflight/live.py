@@ -33,6 +33,15 @@ if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
 
+class FunctionNotFoundError(SourceError):
+    """No function of that name at the endpoint: nothing deployed there yet, or a typo."""
+
+    def __init__(self, function_name: str, where: str) -> None:
+        super().__init__(f"{where}: no function named {function_name!r}")
+        self.function_name = function_name
+        self.where = where
+
+
 @dataclass(frozen=True)
 class Clients:
     sqs: SQSClient
@@ -77,9 +86,7 @@ def _load(function_name: str, clients: Clients, where: str) -> Deployment:
         configuration = clients.lambda_.get_function_configuration(FunctionName=function_name)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            raise SourceError(
-                f"{where}: no function named {function_name!r} (--function-name)"
-            ) from error
+            raise FunctionNotFoundError(function_name, where) from error
         raise
     reserved = clients.lambda_.get_function_concurrency(FunctionName=function_name).get(
         "ReservedConcurrentExecutions"
