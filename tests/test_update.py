@@ -364,9 +364,9 @@ def test_update_across_0_3_0_records_accepted_derived_defaults(tmp_path: Path) -
     current = copier_yml.read_text(encoding="utf-8")
     old = current
     for name, spec in QUESTIONS_0_2_0.items():
-        block = re.compile(rf"^{name}:\n(?:  .*\n|    .*\n)+", re.MULTILINE)
+        block = re.compile(rf"^{name}:\n(?:  .*\n)+", re.MULTILINE)
         assert len(block.findall(old)) == 1, name
-        old = block.sub(lambda _, spec=spec: spec, old)
+        old = block.sub(spec.replace("\\", "\\\\"), old)
     copier_yml.write_text(old, encoding="utf-8")
     commit_all(repo, "release 0.2.0")
     tag(repo, "0.2.0")
