@@ -53,10 +53,11 @@ TASKS_ONLY = frozenset({"post_copy_tasks"})
 FIFO_ONLY = frozenset({"fifo_content_based_deduplication", "fifo_high_throughput"})
 
 #: Numeric answer profiles, varied like a choice question. The derived settings (batching
-#: window, visibility timeout) are derived unless a profile types them.
+#: window, visibility timeout) are derived unless a profile types them; those and the
+#: retentions are text answers ("derived", "5", "3d"), given here as Copier records them.
 PROFILES: Mapping[str, Mapping[str, int | str]] = {
     "defaults": {},
-    "bigbatch": {"batch_size": 100, "max_batching_window_seconds": 5},
+    "bigbatch": {"batch_size": 100, "max_batching_window_seconds": "5"},
     "tuned": {
         "reserved_concurrency": 20,
         "max_concurrency": 5,
@@ -65,7 +66,7 @@ PROFILES: Mapping[str, Mapping[str, int | str]] = {
         # The lowest count reserved concurrency allows (a throttle counts as a receive).
         "max_receive_count": 5,
         # Typed, not derived (6 x 120 s = 720 s), and retention as durations.
-        "visibility_timeout_seconds": 900,
+        "visibility_timeout_seconds": "900",
         "source_retention_seconds": "3d",
         "dlq_retention_seconds": "336h",
     },
