@@ -12,6 +12,8 @@ question's help (also checked here: no line over 77 columns) carries the detail.
 
 from __future__ import annotations
 
+import ast
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -697,6 +699,14 @@ def test_the_helps_of_derived_settings_show_the_number_now(probe_values: Probe) 
     assert (
         "above the source" not in _helps(probe_values(queue_type="fifo"))["dlq_retention_seconds"]
     )
+
+
+def test_the_package_help_names_every_module_the_validator_refuses() -> None:
+    spec = questions()["package_name"]
+    listed = re.search(r"set shadowed = (\[.*?\])", spec["validator"])
+    assert listed is not None
+    help_words = set(re.findall(r"[a-z_0-9]+", spec["help"]))
+    assert set(ast.literal_eval(listed[1])) <= help_words
 
 
 @pytest.mark.parametrize(
