@@ -25,6 +25,8 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
         "dlq_alarm": False,
         "architecture": "x86_64",
         "lambda_runtime": "python3.12",
+        # A typed visibility timeout, used as typed (the derived one would be 180 s).
+        "visibility_timeout_seconds": 600,
     },
     "standard-bigbatch": {
         "batch_size": 100,
@@ -33,6 +35,9 @@ ANSWER_SETS: dict[str, dict[str, Any]] = {
         "memory_mb": 512,
         "max_receive_count": 8,
         "max_concurrency": 4,
+        # Retention as durations: every flavour declares the seconds.
+        "source_retention_seconds": "2d",
+        "dlq_retention_seconds": "240h",
     },
 }
 

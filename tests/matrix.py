@@ -52,10 +52,12 @@ TASKS_ONLY = frozenset({"post_copy_tasks"})
 #: Questions asked only when ``queue_type == 'fifo'``.
 FIFO_ONLY = frozenset({"fifo_content_based_deduplication", "fifo_high_throughput"})
 
-#: Numeric answer profiles, varied like a choice question.
-PROFILES: Mapping[str, Mapping[str, int]] = {
+#: Numeric answer profiles, varied like a choice question. The derived settings (batching
+#: window, visibility timeout) are derived unless a profile types them; those and the
+#: retentions are text answers ("derived", "5", "3d"), given here as Copier records them.
+PROFILES: Mapping[str, Mapping[str, int | str]] = {
     "defaults": {},
-    "bigbatch": {"batch_size": 100, "max_batching_window_seconds": 5},
+    "bigbatch": {"batch_size": 100, "max_batching_window_seconds": "5"},
     "tuned": {
         "reserved_concurrency": 20,
         "max_concurrency": 5,
@@ -63,6 +65,10 @@ PROFILES: Mapping[str, Mapping[str, int]] = {
         "memory_mb": 1024,
         # The lowest count reserved concurrency allows (a throttle counts as a receive).
         "max_receive_count": 5,
+        # Typed, not derived (6 x 120 s = 720 s), and retention as durations.
+        "visibility_timeout_seconds": "900",
+        "source_retention_seconds": "3d",
+        "dlq_retention_seconds": "336h",
     },
 }
 STANDARD_ONLY_PROFILES = frozenset({"bigbatch"})

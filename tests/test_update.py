@@ -219,12 +219,10 @@ def test_update_with_a_changed_answer_equals_a_fresh_render(
 
     answers = {k: v for k, v in _answers(service).items() if not k.startswith("_")}
     assert answers["batch_size"] == 50
-    # The recorded window (0) is invalid with 50 records: Copier drops it and takes the
-    # default again, which follows batch_size (at least 1 s above 10 records).
-    assert answers["max_batching_window_seconds"] == 1
-    # A recorded answer that is still valid is kept, derived default or not (Copier cannot
-    # tell a typed 180 from an accepted one): 180 s still covers 6 x 30 s.
-    assert answers["visibility_timeout_seconds"] == 180
+    # The window and the visibility timeout were accepted defaults: recorded as "derived",
+    # they follow batch_size (a window of at least 1 s above 10 records; 6 x 30 s + 1 s).
+    assert answers["max_batching_window_seconds"] == "derived"
+    assert answers["visibility_timeout_seconds"] == "derived"
     # The updated service is, file for file, what a fresh render with its answers gives,
     # except orders.py, which is the user's (_skip_if_exists) and keeps the 0.2.0 example.
     fresh = render(tmp_path / "fresh", template=template_v1, vcs_ref="0.3.0", **answers)
@@ -234,6 +232,7 @@ def test_update_with_a_changed_answer_equals_a_fresh_render(
     template = (service / "template.yaml").read_text(encoding="utf-8")
     assert "BatchSize: 50" in template
     assert "MaximumBatchingWindowInSeconds: 1" in template
+    assert "VisibilityTimeout: 181" in template
 
 
 def test_an_update_runs_no_post_copy_task(
@@ -262,10 +261,147 @@ def test_an_update_with_an_invalid_answer_changes_nothing(
     service = render(tmp_path / "svc", template=template_v1, vcs_ref="0.2.0")
     commit_all(service, "first render")
     _release_v2(template_v1)
-    with pytest.raises(ValueError, match="batch_size must be between 1 and 10000"):
+    with pytest.raises(ValueError, match="'batch_size': 1-10000 for standard, got 20000"):
         update(service, vcs_ref="0.3.0", batch_size=20000)
     assert _git(service, "status", "--porcelain") == ""
     assert _answers(service)["_commit"] == "0.2.0"
+
+
+def _visibility(service: Path) -> dict[str, str]:
+    """The visibility timeout as every file of the service states it."""
+    template = (service / "template.yaml").read_text(encoding="utf-8")
+    provision = service / "infra" / "localstack" / "ready.d" / "provision.py"
+    readme = (service / "README.md").read_text(encoding="utf-8")
+    return {
+        "iac": re.findall(r"VisibilityTimeout: (\d+)", template)[0],
+        "provisioning": re.findall(
+            r"^VISIBILITY_TIMEOUT_SECONDS = (\d+)$",
+            provision.read_text(encoding="utf-8"),
+            re.MULTILINE,
+        )[0],
+        "readme": re.findall(r"^### Visibility timeout: (\d+) s", readme, re.MULTILINE)[0],
+    }
+
+
+def _everywhere(seconds: int) -> dict[str, str]:
+    return dict.fromkeys(("iac", "provisioning", "readme"), str(seconds))
+
+
+def test_an_accepted_derived_default_follows_a_changed_answer(
+    tmp_path: Path, template_v1: Path
+) -> None:
+    """The visibility timeout was left at its default (6 x 30 s): a new function timeout of
+    60 s gives 360 s in every file, and the README no longer calls it a choice."""
+    service = render(tmp_path / "svc", template=template_v1, vcs_ref="0.2.0")
+    commit_all(service, "first render")
+    assert _answers(service)["visibility_timeout_seconds"] == "derived"
+    assert _visibility(service) == _everywhere(180)
+    _release_v2(template_v1)
+
+    update(service, vcs_ref="0.3.0", function_timeout_seconds=60)
+
+    answers = _answers(service)
+    assert answers["function_timeout_seconds"] == 60
+    assert answers["visibility_timeout_seconds"] == "derived"
+    assert _visibility(service) == _everywhere(360)
+    readme = (service / "README.md").read_text(encoding="utf-8")
+    assert "360 s = 6 x the function timeout (60 s) + the batching window" in readme
+    assert "chosen explicitly" not in readme
+    assert _leftovers(service) == []
+
+
+def test_a_typed_setting_stays_until_a_change_makes_it_invalid(
+    tmp_path: Path, template_v1: Path
+) -> None:
+    """A typed visibility timeout is kept when the function timeout changes; once the new
+    timeout makes it invalid, Copier drops it and takes the default again (README.md,
+    "Updating a service"): derived, so it follows the answers from then on."""
+    service = render(
+        tmp_path / "svc", template=template_v1, vcs_ref="0.2.0", visibility_timeout_seconds=200
+    )
+    commit_all(service, "first render")
+    _release_v2(template_v1)
+
+    update(service, vcs_ref="0.3.0", function_timeout_seconds=60)
+
+    assert str(_answers(service)["visibility_timeout_seconds"]) == "200"
+    assert _visibility(service) == _everywhere(200)
+    readme = (service / "README.md").read_text(encoding="utf-8")
+    assert "200 s was chosen explicitly; AWS advises" in readme
+    commit_all(service, "timeout 60 s")
+
+    # 200 s is below a 300 s function timeout, which AWS rejects.
+    update(service, vcs_ref="0.3.0", function_timeout_seconds=300)
+
+    answers = _answers(service)
+    assert answers["function_timeout_seconds"] == 300
+    assert answers["visibility_timeout_seconds"] == "derived"
+    assert _visibility(service) == _everywhere(6 * 300)
+    assert _leftovers(service) == []
+
+
+#: The two derived settings as 0.2.0 asked them: whole numbers, the default recorded as one.
+QUESTIONS_0_2_0 = {
+    "max_batching_window_seconds": """max_batching_window_seconds:
+  type: int
+  help: Seconds the ESM waits to fill a batch (0-300; at least 1 when batch_size > 10)
+  default: "{{ 1 if batch_size > 10 else 0 }}"
+  when: "{{ queue_type == 'standard' }}"
+""",
+    "visibility_timeout_seconds": """visibility_timeout_seconds:
+  type: int
+  help: Source queue visibility timeout (default 6 x function timeout + batching window)
+  default: "{{ [6 * function_timeout_seconds + max_batching_window_seconds, 43200] | min }}"
+""",
+}
+
+
+def test_update_across_0_3_0_records_accepted_derived_defaults(tmp_path: Path) -> None:
+    """Before 0.3.0 an accepted default was recorded as a number: the 0.3.0 migration records
+    "derived" where the number equals what the recorded answers derive, and keeps the rest."""
+    repo = template_copy(tmp_path / "template")
+    copier_yml = repo / "copier.yml"
+    current = copier_yml.read_text(encoding="utf-8")
+    old = current
+    for name, spec in QUESTIONS_0_2_0.items():
+        block = re.compile(rf"^{name}:\n(?:  .*\n)+", re.MULTILINE)
+        assert len(block.findall(old)) == 1, name
+        old = block.sub(spec.replace("\\", "\\\\"), old)
+    copier_yml.write_text(old, encoding="utf-8")
+    commit_all(repo, "release 0.2.0")
+    tag(repo, "0.2.0")
+    copier_yml.write_text(current, encoding="utf-8")
+    commit_all(repo, "release 0.3.0")
+    tag(repo, "0.3.0")
+
+    accepted = render(tmp_path / "accepted", template=repo, vcs_ref="0.2.0")
+    typed = render(
+        tmp_path / "typed",
+        template=repo,
+        vcs_ref="0.2.0",
+        batch_size=50,
+        max_batching_window_seconds=5,
+        visibility_timeout_seconds=200,
+    )
+    for service in (accepted, typed):
+        commit_all(service, "first render")
+    assert _answers(accepted)["visibility_timeout_seconds"] == 180
+    assert _answers(accepted)["max_batching_window_seconds"] == 0
+
+    update(accepted, vcs_ref="0.3.0", function_timeout_seconds=60)
+    update(typed, vcs_ref="0.3.0", function_timeout_seconds=60)
+
+    answers = _answers(accepted)
+    assert answers["_commit"] == "0.3.0"
+    assert answers["max_batching_window_seconds"] == "derived"
+    assert answers["visibility_timeout_seconds"] == "derived"
+    assert _visibility(accepted) == _everywhere(360)
+    answers = _answers(typed)
+    assert str(answers["max_batching_window_seconds"]) == "5"
+    assert str(answers["visibility_timeout_seconds"]) == "200"
+    assert _visibility(typed) == _everywhere(200)
+    for service in (accepted, typed):
+        assert _leftovers(service) == []
 
 
 def test_update_across_0_2_0_migrates_the_renamed_answer(tmp_path: Path) -> None:
