@@ -211,6 +211,9 @@ class LocalEventSourceMapping:
         self._until_empty = False
         self._emptied = False
         self._poller_error: BaseException | None = None
+        # Pollers not yet returned, and set once none is left (see _join).
+        self._pollers_left = 0
+        self._pollers_done = threading.Event()
         # Messages received by a poller and not yet handed to an invocation or released.
         self._held = 0
         # Long polls under way (a receive call not yet returned).
@@ -257,6 +260,8 @@ class LocalEventSourceMapping:
             max_workers=self._settings.max_concurrency, thread_name_prefix="invoke"
         )
         count = min(MAX_POLLERS, self._settings.max_concurrency)
+        self._pollers_left = count
+        self._pollers_done.clear()
         pollers = [
             threading.Thread(
                 target=self._poll,
@@ -270,7 +275,7 @@ class LocalEventSourceMapping:
             poller.start()
         abandoned = False
         try:
-            self._join(pollers)
+            self._join()
         except KeyboardInterrupt:
             # Ctrl-C: batches under way finish below. Long polls still open would take
             # messages sent now and hide them for the visibility timeout if the process
@@ -286,7 +291,7 @@ class LocalEventSourceMapping:
                     "Ctrl-C again to quit now."
                 )
             try:
-                self._join(pollers)
+                self._join()
             except KeyboardInterrupt:
                 abandoned = True
                 self._notice(
@@ -310,11 +315,15 @@ class LocalEventSourceMapping:
                 self._stats.waiting.clear()
         return self._stats
 
-    def _join(self, pollers: Sequence[threading.Thread]) -> None:
+    def _join(self) -> None:
+        """Wait until every poller has returned.
+
+        Counted by the pollers themselves, not with ``Thread.join``: on CPython 3.11 and
+        3.12, a Ctrl-C that interrupts ``join`` can mark a thread that is still in its long
+        poll as stopped, and what that poll then receives would never be released.
+        """
         ticked = 0.0
-        while any(poller.is_alive() for poller in pollers):
-            for poller in pollers:
-                poller.join(timeout=0.2)
+        while not self._pollers_done.wait(timeout=0.2):
             if self._on_tick is not None and time.monotonic() - ticked >= 0.5:
                 ticked = time.monotonic()
                 self._on_tick(self._stats)
@@ -350,6 +359,11 @@ class LocalEventSourceMapping:
         except BaseException as error:  # an SQS error: stop everything, report it
             self._poller_error = error
             self._stopping.set()
+        finally:
+            with self._lock:
+                self._pollers_left -= 1
+                if self._pollers_left == 0:
+                    self._pollers_done.set()
 
     def _reserve(self, wanted: int) -> int:
         """How many more messages this poller may receive under ``max_messages``."""
