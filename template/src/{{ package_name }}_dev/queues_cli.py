@@ -580,6 +580,15 @@ def _short(text: object) -> Text:
     return Text(value)
 
 
+def _shown(summary: dict[str, object], key: str) -> object:
+    """A summary's field as the listing shows it. The message id is the one the function
+    logged: a message the handler dead-lettered is a copy with an id of its own, and the
+    source queue's id is in its ``source_message_id`` attribute (``--json`` has both)."""
+    if key == "messageId":
+        return summary.get("sourceMessageId") or summary["messageId"]
+    return summary[key]
+
+
 def _dlq_listing(title: str, summaries: Sequence[dict[str, object]]) -> RenderableType:
     """The DLQ's messages at the terminal's width, the failure reason always whole.
 
@@ -597,7 +606,10 @@ def _dlq_listing(title: str, summaries: Sequence[dict[str, object]]) -> Renderab
         ("failure_type", "failureType"),
     ]
     flexible = [("failure_reason", "failureReason"), ("body", "body")]
-    rows = [{key: _short(summary[key]) for _, key in (*fixed, *flexible)} for summary in summaries]
+    rows = [
+        {key: _short(_shown(summary, key)) for _, key in (*fixed, *flexible)}
+        for summary in summaries
+    ]
 
     def longest(header: str, key: str) -> int:
         return max(len(header), *(len(row[key]) for row in rows))
