@@ -859,18 +859,33 @@ def _is_zombie(pid: int) -> bool:
     return result.stdout.strip().startswith("Z") or result.returncode != 0
 
 
+# What became of a recorded emulator: it runs on its port; its process is gone (or is no
+# longer MiniStack); or it runs while another process holds the recorded port.
+Standing = Literal["running", "gone", "displaced"]
+
+
+def standing(record: Record) -> Standing:
+    """Whether the recorded emulator still runs and holds its own port, without asking it
+    anything (docker: assumed running, the compose stack publishes the port)."""
+    if record.mode == "docker":
+        return "running"
+    pid = record.pid
+    if pid is None or not (process_alive(pid) and is_ministack(pid)):
+        return "gone"
+    port = record.port
+    if port is not None and owns_port(pid, port) is False:
+        return "displaced"
+    return "running"
+
+
 def check(record: Record) -> tuple[bool, bool]:
     """Whether the recorded emulator's process is alive (docker: assumed), and whether it
     answers its health check on its own port. A pid that is no longer MiniStack counts
     as not alive; a port that another process holds answers for someone else, not it."""
-    if record.mode == "docker":
-        return True, is_healthy(record.endpoint)
-    pid = record.pid
-    alive = pid is not None and process_alive(pid) and is_ministack(pid)
-    if not alive or pid is None:
+    state = standing(record)
+    if state == "gone":
         return False, False
-    port = record.port
-    if port is not None and owns_port(pid, port) is False:
+    if state == "displaced":
         return True, False
     return True, is_healthy(record.endpoint)
 

@@ -237,9 +237,10 @@ def _why_not_answering(record: emulator.Record, alive: bool) -> str:
     if not alive:
         return "is not running"
     port = record.port
-    holder = emulator.port_holder(port) if port is not None else None
-    if holder is not None and record.pid is not None and holder.pid != record.pid:
-        return f"does not hold its port: {holder.describe()} does"
+    if port is not None and emulator.standing(record) == "displaced":
+        holder = emulator.port_holder(port)
+        if holder is not None:
+            return f"does not hold its port: {holder.describe()} does"
     return "does not answer"
 
 
