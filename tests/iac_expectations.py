@@ -63,3 +63,22 @@ def expected_grants(answers: Mapping[str, Any]) -> set[tuple[str, str]]:
     if answers["idempotency"] == "dynamodb":
         grants |= {(f"dynamodb:{action}", "IdempotencyTable") for action in IDEMPOTENCY_ACTIONS}
     return grants
+
+
+def expected_findings(values: Mapping[str, Any]) -> set[tuple[str, str]]:
+    """The preflight findings (rule, severity) on a render's own IaC: what its answers
+    (and computed values, the probe's) chose to accept, and nothing else."""
+    expected: set[tuple[str, str]] = set()
+    visibility = values["queue_visibility_timeout_seconds"]
+    receives = values["max_receive_count"]
+    if visibility < 6 * values["function_timeout_seconds"]:
+        expected.add(("SQSL001", "warning"))  # a typed visibility timeout below the advice
+    if values["reserved_concurrency"] > 0 and receives < 5:
+        expected.add(("SQSL005", "error"))
+    elif receives < 2:
+        expected.add(("SQSL005", "warning"))
+    elif receives * visibility >= values["source_retention_period_seconds"]:
+        expected.add(("SQSL005", "warning"))  # the retries outlast the retention
+    if not values["dlq_alarm"]:
+        expected.add(("SQSL012", "warning"))
+    return expected

@@ -8,6 +8,8 @@ by key and against the answers, and a number that drifts in one flavour is one d
   transform (:func:`sam_to_cloudformation`), or the CDK app's synthesized template.
 - :func:`from_terraform` reads the parsed HCL of ``infra/terraform``.
 - :func:`expected` builds the mapping from the answers and computed values (the probe's output).
+- :func:`from_sqsl_table` reads the part of it a render's ``[tool.sqsl]`` (the local tools'
+  settings) declares.
 
 The readers find each resource by its role in the pattern (the mapping's event source is the
 source queue, its redrive target the DLQ, the function's environment names the tables, ...), not
@@ -22,6 +24,8 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from typing import Any
+
+from sqs_lambda_tools.project import Project
 
 from tests.iac_expectations import expected_grants
 
@@ -97,6 +101,52 @@ def expected(values: Mapping[str, Any]) -> Settings:
     if values["idempotency"] == "dynamodb":
         table = _table(values["idempotency_table_name"], "id", "expiration")
         settings.update(_prefixed("idempotency_table", table))
+    return settings
+
+
+#: The table's placeholders, as the readers name what an environment value refers to.
+_PLACEHOLDERS = {
+    "{tables.orders}": f"{ORDERS}.name",
+    "{tables.idempotency}": f"{IDEMPOTENCY}.name",
+    "{dlq.url}": f"{DLQ}.url",
+}
+#: Deployed only: the local tools take the log level from `sqsl run --log-level`.
+DEPLOY_ONLY_ENVIRONMENT = frozenset({"LOG_LEVEL"})
+
+
+def from_sqsl_table(project: Project) -> Settings:
+    """The settings ``[tool.sqsl]`` declares, with the keys and values of :func:`expected`."""
+    queue, dlq, function = project.queue, project.dlq, project.function
+    settings: Settings = {
+        "source_queue.name": queue.name,
+        "source_queue.fifo": queue.fifo,
+        "source_queue.content_based_deduplication": queue.content_based_deduplication,
+        "source_queue.visibility_timeout": queue.visibility_timeout_seconds,
+        "source_queue.retention": queue.retention_seconds,
+        "source_queue.max_receive_count": dlq.max_receive_count,
+        "dead_letter_queue.name": dlq.name,
+        "dead_letter_queue.fifo": dlq.name.endswith(".fifo"),
+        "dead_letter_queue.retention": dlq.retention_seconds,
+        "function.name": function.name,
+        "function.handler": function.handler,
+        "function.runtime": function.runtime,
+        "function.architecture": function.architecture,
+        "function.memory": function.memory_mb,
+        "function.timeout": function.timeout_seconds,
+        "function.environment": {
+            name: _PLACEHOLDERS.get(value, value) for name, value in function.environment.items()
+        },
+        "mapping.batch_size": project.mapping.batch_size,
+        # A FIFO mapping has no batching window (the IaC declares none).
+        "mapping.batching_window": None if queue.fifo else project.mapping.batching_window_seconds,
+        "mapping.max_concurrency": project.mapping.maximum_concurrency,
+    }
+    for key, role in (("orders", "orders_table"), ("idempotency", "idempotency_table")):
+        if key in project.tables:
+            table = project.tables[key]
+            settings[f"{role}.name"] = table.name
+            settings[f"{role}.key"] = table.key
+            settings[f"{role}.ttl"] = table.ttl_attribute
     return settings
 
 

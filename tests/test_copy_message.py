@@ -1,6 +1,7 @@
 """What ``copier copy`` prints when it is done: the next steps, and a warning when the
 template was given as a relative path, which ``copier update`` inside the service cannot
-find again (Copier records ``_src_path`` as typed)."""
+find again (Copier records ``_src_path`` as typed), and from which the service's uv cannot
+install the local tools (pyproject.toml's [tool.uv.sources] needs an absolute path)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ def test_a_copy_from_a_relative_path_says_that_update_will_not_find_it(workspace
     assert "cd relative-svc" in printed
     assert "the relative path" in printed
     assert "copier-sqs-lambda, so `copier update` finds it only from the folder" in printed
+    assert "copier-sqs-lambda/sqs-lambda-tools, a path uv reads from the service's own" in printed
 
 
 def test_a_copy_from_an_absolute_path_prints_only_the_next_steps(workspace: Path) -> None:
@@ -49,3 +51,4 @@ def test_a_copy_from_an_absolute_path_prints_only_the_next_steps(workspace: Path
     assert "make local" in printed
     assert "make test" in printed
     assert "relative path" not in printed
+    assert "sqs-lambda-tools" not in printed

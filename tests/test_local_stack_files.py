@@ -18,6 +18,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -26,10 +27,11 @@ from typing import Any
 
 import pytest
 import yaml
+from sqs_lambda_tools import config
 
 from tests.conftest import RenderCache
 from tests.matrix import Combination
-from tests.rendering import answers_file
+from tests.rendering import REPO_ROOT, answers_file
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -121,16 +123,6 @@ def package_of(rendered: Path) -> str:
     return str(answers_file(rendered)["package_name"])
 
 
-def config_constant(rendered: Path, name: str) -> str:
-    """A constant of the dev tools' config.py, the one place the other pins live."""
-    text = (rendered / "src" / f"{package_of(rendered)}_dev" / "config.py").read_text(
-        encoding="utf-8"
-    )
-    match = re.search(rf"^{name} = (.+)$", text, re.MULTILINE)
-    assert match, f"{name} not found in config.py"
-    return match.group(1).strip().strip('"')
-
-
 def dockerfile_instructions(rendered: Path) -> list[tuple[str, str]]:
     """(INSTRUCTION, arguments) pairs, comments dropped and continuation lines joined."""
     joined = re.sub(r"\\\n", " ", (rendered / "Dockerfile").read_text(encoding="utf-8"))
@@ -215,17 +207,18 @@ def test_hadolint_flags_an_unpinned_image(tmp_path: Path) -> None:
 
 
 @each_render
-def test_the_emulator_image_is_the_pinned_one_the_dev_tools_use(
+def test_the_emulator_image_is_the_pinned_one_the_local_tools_use(
     combination: Combination, rendered: Path
 ) -> None:
+    """The tools' own pins (sqs_lambda_tools.config, the version the render pins)."""
     emulator = answer(combination, "compose_emulator", "localstack")
     image = compose_of(rendered)["services"]["emulator"]["image"]
 
     assert image == EMULATOR_IMAGES[emulator]
     if emulator == "localstack":
-        assert image == config_constant(rendered, "LOCALSTACK_IMAGE")
+        assert image == config.LOCALSTACK_IMAGE
     else:
-        assert image == f"ministackorg/ministack:{config_constant(rendered, 'MINISTACK_VERSION')}"
+        assert image == f"ministackorg/ministack:{config.MINISTACK_VERSION}"
 
 
 @each_render
@@ -247,7 +240,7 @@ def test_the_emulator_is_configured_from_the_answers(
     emulator = compose["services"]["emulator"]
     environment = emulator["environment"]
     region = answer(combination, "aws_region", "us-east-1")
-    port = config_constant(rendered, "DEFAULT_EMULATOR_PORT")
+    port = config.DEFAULT_EMULATOR_PORT
 
     assert "version" not in compose  # obsolete in the Compose specification
     assert emulator["ports"] == [f"127.0.0.1:{port}:4566"]
@@ -407,10 +400,10 @@ def test_the_app_runs_the_local_mapping_against_the_emulator(
 ) -> None:
     app = compose_of(rendered)["services"]["app"]
     environment = app["environment"]
-    package = package_of(rendered)
 
-    assert app["build"] == {"context": ".", "dockerfile": "Dockerfile"}
-    assert app["command"][:4] == ["python", "-m", f"{package}_dev", "run"]
+    assert app["build"]["context"] == "."
+    assert app["build"]["dockerfile"] == "Dockerfile"
+    assert app["command"][:2] == ["sqsl", "run"]
     assert environment["AWS_ENDPOINT_URL"] == "http://emulator:4566"
     assert environment["AWS_DEFAULT_REGION"] == answer(combination, "aws_region", "us-east-1")
     assert environment["AWS_ACCESS_KEY_ID"] == environment["AWS_SECRET_ACCESS_KEY"] == "test"
@@ -453,7 +446,11 @@ def test_the_image_runs_the_runtime_python_and_the_pinned_uv(
     assert re.fullmatch(rf"python:{re.escape(version)}\.\d+-slim-trixie", froms[0]), froms
     assert uv_version, "UV_VERSION not found in the Makefile"
     assert f"pip install --no-cache-dir uv=={uv_version.group(1)}" in runs
-    assert "uv sync --locked --no-install-project" in runs
+    # The versions of uv.lock, but for the local tools, installed from their build context.
+    export = "uv export --frozen --no-hashes --no-emit-project --no-emit-package sqs-lambda-tools"
+    install = "uv pip install --no-deps --requirements /tmp/requirements.txt /opt/sqs-lambda-tools"
+    assert export in runs
+    assert install in runs
     assert "UV_PYTHON_DOWNLOADS=never" in " ".join(
         arguments for keyword, arguments in instructions if keyword == "ENV"
     )
@@ -472,7 +469,7 @@ def test_the_image_runs_the_loop_as_a_non_root_user(
     assert keywords.index("USER") < keywords.index("CMD")
     assert ("STOPSIGNAL", "SIGINT") in instructions
     assert len(command) == 1
-    assert json.loads(command[0]) == ["python", "-m", f"{package_of(rendered)}_dev", "run"]
+    assert json.loads(command[0]) == ["sqsl", "run"]
 
 
 @each_render
@@ -483,7 +480,8 @@ def test_the_build_context_holds_what_the_image_copies_and_no_secret(
     allowed = {line[1:].rstrip("/") for line in patterns if line.startswith("!")}
     sources = []
     for keyword, arguments in dockerfile_instructions(rendered):
-        if keyword == "COPY":
+        # COPY --from=<context> copies from another build context, not this one.
+        if keyword == "COPY" and "--from=" not in arguments:
             parts = [part for part in arguments.split() if not part.startswith("--")]
             sources += parts[:-1]
 
@@ -498,3 +496,23 @@ def test_the_build_context_holds_what_the_image_copies_and_no_secret(
             missing.append(f"{source}: not in the render")
     assert not missing, f"[{combination.id}] " + "; ".join(missing)
     assert not any(entry.startswith(".env") for entry in allowed)
+
+
+@each_render
+def test_the_image_gets_the_local_tools_from_where_the_service_pins_them(
+    combination: Combination, rendered: Path
+) -> None:
+    """The compose file's `sqsl` build context is the source of [tool.uv.sources] (here the
+    folder the template was rendered from), and the Dockerfile copies it."""
+    build = compose_of(rendered)["services"]["app"]["build"]
+    pyproject = tomllib.loads((rendered / "pyproject.toml").read_text(encoding="utf-8"))
+    source = pyproject["tool"]["uv"]["sources"]["sqs-lambda-tools"]
+    copies = [
+        arguments
+        for keyword, arguments in dockerfile_instructions(rendered)
+        if keyword == "COPY" and arguments.startswith("--from=")
+    ]
+
+    assert source == {"path": str(REPO_ROOT / "sqs-lambda-tools")}
+    assert build["additional_contexts"] == {"sqsl": source["path"]}
+    assert copies == ["--from=sqsl . /opt/sqs-lambda-tools"]

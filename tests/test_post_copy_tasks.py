@@ -43,7 +43,10 @@ def test_every_task_runs_by_default(tmp_path: Path, git_identity: None, task_env
     log = _git(project, "log", "--format=%s").splitlines()
     assert len(log) == 1
     assert log[0].startswith("Initial commit from copier-sqs-lambda")
-    assert "uv.lock" in _git(project, "ls-files").splitlines()
+    committed = _git(project, "ls-files").splitlines()
+    assert "uv.lock" in committed
+    # make sync wrote the sample events from the sample function: committed with the rest.
+    assert {"events/batch.json", "events/duplicate.json"} <= set(committed)
     assert _git(project, "status", "--porcelain") == ""
     assert _git(project, "branch", "--show-current").strip() == "main"
     assert (project / ".git" / "hooks" / "pre-commit").is_file()

@@ -36,3 +36,15 @@ def test_every_migration_belongs_to_a_released_version() -> None:
     for migration in load_copier_yml()["_migrations"]:
         version = _version(str(migration["version"]))
         assert version in released, f"_migrations names {version}, which CHANGELOG.md does not"
+
+
+def test_the_tools_package_moves_in_lockstep_with_the_template() -> None:
+    """A service pins ``sqs-lambda-tools`` at the template's release: the package's version,
+    the template's and the pin that copier.yml renders are one number."""
+    template = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    tools = tomllib.loads(
+        (REPO_ROOT / "sqs-lambda-tools" / "pyproject.toml").read_text(encoding="utf-8")
+    )
+    version = template["project"]["version"]
+    assert tools["project"]["version"] == version
+    assert str(load_copier_yml()["tools_version"]["default"]) == version

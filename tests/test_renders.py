@@ -323,7 +323,7 @@ def forget_own_modules(cache: Path, rendered: Path) -> None:
     files (``tests/unit/test_model.py`` in each) can match another render's path, size and
     mtime, which mypy takes for unchanged.
     """
-    own = {"tests", "tools", "conftest"} | {
+    own = {"tests", "conftest"} | {
         child.name for child in (rendered / "src").glob("*") if child.is_dir()
     }
     for version_dir in cache.glob("*"):

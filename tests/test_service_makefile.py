@@ -1,8 +1,10 @@
 """The generated Makefile's everyday targets do what their help says, in a real render.
 
-``make test ARGS=...`` hands the options to pytest (as ``make dev ARGS=...`` does to the dev
-CLI), and ``make format`` formats the code even when ruff finds what it cannot fix, then
-lists those findings and fails. Slow: the render's environment is installed once.
+``make test ARGS=...`` hands the options to pytest (as ``make dev ARGS=...`` does to the
+local tools, ``sqsl``), ``make format`` formats the code even when ruff finds what it cannot
+fix, then lists those findings and fails, and the sample events are written by
+``make events``, and by ``make sync`` and ``make test`` when they are missing. Slow: the
+render's environment is installed once.
 """
 
 from __future__ import annotations
@@ -102,3 +104,19 @@ def test_make_format_formats_despite_findings_then_lists_them(project: Path) -> 
     # With nothing left to fix, it passes.
     clean = make(project, "format")
     assert clean.returncode == 0, clean.stdout
+
+
+def test_the_sample_events_are_written_when_missing_and_by_make_events(project: Path) -> None:
+    events = [project / "events" / name for name in ("batch.json", "duplicate.json")]
+    # `make sync` (the fixture's) wrote them: a fresh render has none.
+    written = [path.read_text(encoding="utf-8") for path in events]
+    for path in events:
+        path.unlink()
+
+    tested = make(project, "test", "ARGS=-q tests/unit/test_events.py")
+
+    assert tested.returncode == 0, tested.stdout
+    assert [path.read_text(encoding="utf-8") for path in events] == written
+    again = make(project, "events")
+    assert again.returncode == 0, again.stdout
+    assert "unchanged events/batch.json" in again.stdout

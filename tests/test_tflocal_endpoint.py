@@ -1,10 +1,12 @@
 """`make tflocal-apply` / `tflocal-destroy` point tflocal at the emulator `make up` started.
 
 `make up` may have put the emulator on another port than 4566 (another service's holds
-it), so the targets ask the service's `dev endpoint` rather than assume localhost:4566.
-Neither terraform nor the provider registry is needed: the Makefile runs here with a fake
-`dev` (DEV=...), a fake tflocal (TFLOCAL=...) and a fake terraform on PATH; what is checked
-is the endpoint each tflocal run receives, and that nothing runs when no emulator does.
+it), so the targets ask `sqsl endpoint` (the local tools read the emulator `make up`
+recorded) rather than assume localhost:4566. Neither terraform nor the provider registry is
+needed: the Makefile runs here with a fake `sqsl` (DEV=...), a fake tflocal (TFLOCAL=...)
+and a fake terraform on PATH; what is checked is the endpoint each tflocal run receives,
+and that nothing runs when no emulator does. (That `sqsl endpoint` finds the right
+emulator is the tools package's own test.)
 """
 
 from __future__ import annotations
