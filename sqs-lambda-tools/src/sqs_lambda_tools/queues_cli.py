@@ -87,6 +87,20 @@ FAILURE_TYPE_WIDTH = 24
 # for it (80 columns: the message id takes 36), each message is listed as a block instead.
 REASON_MIN_WIDTH = 30
 BODY_MIN_WIDTH = 16
+# What SQS answers when the caller may not do it: `redrive` reports these instead of going
+# around them by receive/send/delete (which the same missing permission would stop too).
+PERMISSION_ERROR_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AccessDeniedException",
+        "AuthorizationError",
+        "UnauthorizedOperation",
+        "KMS.AccessDeniedException",
+        "InvalidClientTokenId",
+        "ExpiredToken",
+        "UnrecognizedClientException",
+    }
+)
 # A SendMessageBatch refused as a whole for what it holds, not for where it was sent.
 BATCH_CONTENT_ERRORS = frozenset({"BatchRequestTooLong", "InvalidParameterValue"})
 
@@ -732,6 +746,12 @@ def _is_unsupported(error: ClientError) -> bool:
     return _error_code(error) in UNSUPPORTED_ACTION_CODES or status in (404, 501)
 
 
+def _is_permission_error(error: ClientError) -> bool:
+    """Whether the caller may not do this (a missing permission or invalid credentials)."""
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return _error_code(error) in PERMISSION_ERROR_CODES or status == 403
+
+
 def _start_move_task(queues: Queues) -> None:
     """Ask SQS to move the DLQ's messages back itself, as the console's "Start DLQ redrive"."""
     queues.sqs.start_message_move_task(
@@ -869,8 +889,9 @@ def redrive(
 ) -> None:
     """Move every message in the DLQ back to the source queue, once the cause is fixed.
 
-    Uses StartMessageMoveTask, as the SQS console's "Start DLQ redrive" does. An endpoint
-    without it (MiniStack) gets the same result by receive, send, delete: bodies and
+    Uses StartMessageMoveTask, as the SQS console's "Start DLQ redrive" does. Where it fails
+    for any reason but a permission error (an endpoint without it, such as MiniStack, or
+    one that answers it with an error), the same result comes by receive, send, delete: bodies and
     attributes are kept, except the handler's failure_* ones; FIFO messages keep their
     group. Prints the path used and how many messages moved.
     """
@@ -888,15 +909,21 @@ def redrive(
             try:
                 _start_move_task(queues)
             except ClientError as error:
-                if not _is_unsupported(error):
+                # Only a permission error stops here: any other failure (an endpoint without
+                # the action, a 500 from one that has it half) leaves receive/send/delete,
+                # which needs nothing of StartMessageMoveTask.
+                if _is_permission_error(error):
                     raise
                 reason = _error_text(error).rstrip(".")
+                failed = (
+                    "no StartMessageMoveTask on this endpoint"
+                    if _is_unsupported(error)
+                    else "StartMessageMoveTask failed"
+                )
                 if method == "move-task":
-                    _fail(
-                        f"no StartMessageMoveTask on this endpoint ({reason}); use --method resend"
-                    )
+                    _fail(f"{failed} ({reason}); use --method resend")
                 use_move_task = False
-                why = f" (no StartMessageMoveTask on this endpoint: {reason})"
+                why = f" ({failed}: {reason})"
         with Progress(
             TextColumn("{task.description}"),
             BarColumn(),

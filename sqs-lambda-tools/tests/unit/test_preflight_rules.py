@@ -226,11 +226,6 @@ BROKEN: dict[str, tuple[str, str, Callable[[], Deployment]]] = {
         "warning",
         lambda: with_function(healthy(), dead_letter_target="arn:aws:sqs:us-east-1:1:x"),
     ),
-    "SSE not declared on the source": (
-        "SQSL011",
-        "warning",
-        lambda: with_queue(healthy(), "source", sse=None),
-    ),
     "SSE disabled on the DLQ": (
         "SQSL011",
         "warning",
@@ -276,6 +271,11 @@ def test_a_finding_names_the_resource_and_its_values() -> None:
     assert "20 s" in finding.message
     assert "30 s" in finding.message
     assert "180 s" in finding.fix
+
+
+def test_a_queue_that_declares_no_encryption_is_encrypted_by_default() -> None:
+    # SSE-SQS has been the default for new queues since 2022: saying nothing is no finding.
+    assert evaluate(with_queue(with_queue(healthy(), "source", sse=None), "dlq", sse=None)) == []
 
 
 def test_a_batch_above_10_with_a_window_passes() -> None:

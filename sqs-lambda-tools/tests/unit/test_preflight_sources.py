@@ -263,6 +263,7 @@ Resources:
     Properties:
       QueueName: broken
       VisibilityTimeout: 30
+      SqsManagedSseEnabled: false
       RedrivePolicy:
         deadLetterTargetArn: !GetAtt Dlq.Arn
         maxReceiveCount: 1
@@ -296,7 +297,7 @@ def test_a_broken_sam_template_raises_the_rules_it_breaks(tmp_path: Path) -> Non
         ("SQSL007", "warning"),  # no MaximumConcurrency, no reserved concurrency
         ("SQSL008", "error"),  # batch size 100 (the parameter's default), no window
         ("SQSL010", "warning"),  # SAM's function-level DeadLetterQueue
-        ("SQSL011", "warning"),  # the source queue declares no SSE
+        ("SQSL011", "warning"),  # the source queue turns SSE-SQS off
         ("SQSL012", "warning"),  # no alarm on the DLQ
     }
 

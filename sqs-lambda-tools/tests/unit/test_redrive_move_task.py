@@ -190,3 +190,60 @@ def test_an_empty_dlq_starts_no_move_task(sqs: Stubber) -> None:
     assert result.exit_code == 0, result.output
     assert "nothing to move" in result.stdout
     sqs.assert_no_pending_responses()  # and no StartMessageMoveTask was called
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "said"),
+    [
+        ("InternalFailure", 500, "StartMessageMoveTask failed"),
+        ("InvalidAction", 400, "no StartMessageMoveTask on this endpoint"),
+    ],
+)
+def test_a_move_task_that_cannot_start_falls_back_to_receive_send_delete(
+    sqs: Stubber, monkeypatch: pytest.MonkeyPatch, code: str, status: int, said: str
+) -> None:
+    # GIVEN an endpoint that answers StartMessageMoveTask with an error that is not about
+    # permissions (moto server's 500; MiniStack's unknown action)
+    given_queues(sqs, dlq_depth=3)
+    sqs.add_client_error(
+        "start_message_move_task",
+        service_error_code=code,
+        service_message="not this time",
+        http_status_code=status,
+    )
+    resent: list[int] = []
+
+    def resend(queues: object, progress: object, expected: int) -> tuple[int, int]:
+        resent.append(expected)
+        return expected, 0
+
+    monkeypatch.setattr(queues_cli, "_resend", resend)
+
+    result = redrive()
+
+    # THEN it moves them by receive/send/delete, and says which path it took and why
+    assert result.exit_code == 0, result.output
+    assert resent == [3]
+    assert f"Moved 3 messages from {DLQ} to {SOURCE} by receive/send/delete ({said}:" in (
+        result.stdout
+    )
+    sqs.assert_no_pending_responses()
+
+
+def test_a_move_task_refused_for_permissions_is_reported_not_gone_around(
+    sqs: Stubber, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    given_queues(sqs, dlq_depth=3)
+    sqs.add_client_error(
+        "start_message_move_task",
+        service_error_code="AccessDenied",
+        service_message="not authorized to perform sqs:StartMessageMoveTask",
+        http_status_code=403,
+    )
+    monkeypatch.setattr(queues_cli, "_resend", lambda *args: pytest.fail("resent anyway"))
+
+    result = redrive()
+
+    assert result.exit_code == 1, result.output
+    assert "sqs:StartMessageMoveTask" in result.stderr
+    assert "Moved" not in result.stdout

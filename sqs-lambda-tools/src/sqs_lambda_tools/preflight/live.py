@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mypy_boto3_cloudwatch import CloudWatchClient
     from mypy_boto3_lambda import LambdaClient
     from mypy_boto3_sqs import SQSClient
+    from mypy_boto3_sqs.literals import QueueAttributeNameType
 
 
 class FunctionNotFoundError(SourceError):
@@ -182,8 +183,7 @@ def _add_queue(sqs: SQSClient, arn: str, queues: dict[str, Queue], notes: list[s
             attributes.get("VisibilityTimeout", DEFAULT_VISIBILITY_TIMEOUT_SECONDS)
         ),
         retention=int(attributes.get("MessageRetentionPeriod", DEFAULT_RETENTION_SECONDS)),
-        # AWS always reports SqsManagedSseEnabled; an endpoint that leaves it out has none.
-        sse=attributes.get("SqsManagedSseEnabled") == "true" or "KmsMasterKeyId" in attributes,
+        sse=_encrypted(attributes),
         redrive=redrive,
     )
 
@@ -208,3 +208,14 @@ def _alarmed(cloudwatch: CloudWatchClient, queues: dict[str, Queue]) -> frozense
                     if dimension.get("Name") == "QueueName" and key is not None:
                         alarmed.add(key)
     return frozenset(alarmed)
+
+
+def _encrypted(attributes: dict[QueueAttributeNameType, str]) -> bool | None:
+    """Whether the queue encrypts at rest: True with SSE-SQS or a KMS key, False when SQS
+    says SSE-SQS is off and no key is set, None when the endpoint does not say (AWS always
+    reports SqsManagedSseEnabled; an emulator may leave it out)."""
+    if "KmsMasterKeyId" in attributes or attributes.get("SqsManagedSseEnabled") == "true":
+        return True
+    if attributes.get("SqsManagedSseEnabled") == "false":
+        return False
+    return None

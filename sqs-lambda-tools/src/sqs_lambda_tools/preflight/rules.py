@@ -284,21 +284,24 @@ def function_dead_letter(deployment: Deployment) -> Iterator[Finding]:
 
 
 def queue_encryption(deployment: Deployment) -> Iterator[Finding]:
+    """Only a queue declared unencrypted is a finding: since October 2022 SQS encrypts every
+    new queue with SSE-SQS unless it is told not to ("Encryption at rest in Amazon SQS"),
+    so an IaC that says nothing gets encryption."""
     keys: list[str] = []
     for mapping in deployment.mappings:
         keys.append(mapping.queue)
     keys.extend(deployment.dead_letter_queues())
     for key in dict.fromkeys(keys):
         queue = deployment.queues.get(key)
-        if queue is None or queue.sse:
+        if queue is None or queue.sse is not False:
             continue
-        state = "disabled" if queue.sse is False else "not declared"
         yield Finding(
             "SQSL011",
             "warning",
             queue.label,
-            f"server-side encryption {state}: messages may be stored unencrypted",
-            "set SqsManagedSseEnabled: true (or a KmsMasterKeyId)",
+            "server-side encryption disabled (SqsManagedSseEnabled: false, no KMS key): "
+            "messages are stored unencrypted",
+            "remove SqsManagedSseEnabled: false (SSE-SQS is the default), or set a KmsMasterKeyId",
         )
 
 
@@ -634,7 +637,7 @@ RULES: tuple[Rule, ...] = (
     Rule("SQSL008", "error", "Batch size > 10 needs a batching window >= 1 s", batching_window),
     Rule("SQSL009", "error", "FIFO batch size <= 10", fifo_batch_size),
     Rule("SQSL010", "warning", "No function-level DeadLetterConfig", function_dead_letter),
-    Rule("SQSL011", "warning", "Server-side encryption on the queue and DLQ", queue_encryption),
+    Rule("SQSL011", "warning", "No queue declared unencrypted", queue_encryption),
     Rule("SQSL012", "warning", "An alarm on the DLQ's depth", dlq_alarm),
     Rule(
         "SQSL013",
