@@ -14,9 +14,13 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
+import tomllib
+import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import boto3
@@ -26,7 +30,8 @@ from sqs_lambda_tools import project as projects
 
 from tests.conftest import RunStats
 from tests.matrix import Combination, named_combinations
-from tests.rendering import render
+from tests.rendering import REPO_ROOT, render
+from tests.test_pins import pins
 
 pytestmark = pytest.mark.slow
 
@@ -155,6 +160,93 @@ def test_the_generated_project_passes_its_own_tests(
     run_stats.project_tests[combination.id] = passed_tests(result, where)
     if combination.answers.get("iac", "sam") in ("sam", "cdk"):
         deploys_and_processes_an_order(project, combination.id)
+
+
+#: How long moto server may take to answer (the first run installs it from PyPI).
+MOTO_SERVER_START_SECONDS = 180.0
+
+
+def moto_pin() -> str:
+    """The moto release the services pin (and this repository checks them with)."""
+    template = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    return pins([pin for pin in template["dependency-groups"]["dev"] if "==" in pin])["moto"]
+
+
+@pytest.fixture
+def moto_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """moto's standalone server on a free loopback port, in an environment of its own
+    (``uv tool run --from moto[server]==<pin>``: flask is none of the service's
+    dependencies); its URL, and its log (a line per request)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "moto-server.log"
+    with log.open("w", encoding="utf-8") as output:
+        server = subprocess.Popen(
+            [
+                str(VENV_BIN / "uv"),
+                "tool",
+                "run",
+                "--from",
+                f"moto[server]=={moto_pin()}",
+                "moto_server",
+                "-H",
+                "127.0.0.1",
+                "-p",
+                str(port),
+            ],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            env=project_env(),
+        )
+    try:
+        deadline = time.monotonic() + MOTO_SERVER_START_SECONDS
+        while True:
+            try:
+                with urllib.request.urlopen(f"{url}/moto-api/", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(
+                        f"moto server did not answer at {url}:\n"
+                        + log.read_text(encoding="utf-8")[-3000:]
+                    )
+                time.sleep(0.5)
+        yield url, log
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+@pytest.mark.xdist_group("project-moto-server")
+def test_the_default_project_passes_its_own_tests_on_moto_server(
+    tmp_path_factory: pytest.TempPathFactory, moto_server: tuple[str, Path]
+) -> None:
+    """Issue 12: the tests hold on another SQS/DynamoDB implementation than the embedded
+    emulator: `make test` unchanged, with AWS_ENDPOINT_URL pointing at moto server."""
+    url, server_log = moto_server
+    project = render(tmp_path_factory.mktemp("projects") / "on-moto-server")
+    log = project.parent / "on-moto-server.make-test.log"
+    env = {**project_env(), "AWS_ENDPOINT_URL": url}
+
+    result = subprocess.run(
+        ["make", "test"],
+        cwd=project,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=MAKE_TIMEOUT_SECONDS,
+        check=False,
+    )
+    log.write_text(result.stdout, encoding="utf-8")
+
+    passed_tests(result, f"`make test` against moto server in {project} (log: {log})")
+    integration = re.findall(r"^tests/integration/\S+ (\.+)", _ANSI.sub("", result.stdout), re.M)
+    assert integration, f"no integration test ran (log: {log})"
+    # ... and they ran there: moto logs each request it answers.
+    assert server_log.read_text(encoding="utf-8").count('"POST / HTTP/1.1" 200') > 10
 
 
 #: MiniStack's mapping polls the queue and starts the deployed function as a process: seconds.
