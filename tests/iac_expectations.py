@@ -59,7 +59,10 @@ def expected_grants(answers: Mapping[str, Any]) -> set[tuple[str, str]]:
         ("logs:PutLogEvents", "ConsumerLogGroup"),
     }
     if answers["poison_policy"] == "dlq_now":
-        grants.add(("sqs:SendMessage", "DeadLetterQueue"))
+        grants |= {
+            ("sqs:SendMessage", "DeadLetterQueue"),
+            ("sqs:GetQueueAttributes", "DeadLetterQueue"),
+        }
     if answers["idempotency"] == "dynamodb":
         grants |= {(f"dynamodb:{action}", "IdempotencyTable") for action in IDEMPOTENCY_ACTIONS}
     return grants

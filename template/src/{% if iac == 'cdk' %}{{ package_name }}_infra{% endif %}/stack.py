@@ -245,11 +245,12 @@ class ConsumerStack(cdk.Stack):
             ),
         ]
         if self.config.sends_poison_to_dlq:
-            # poison_policy=dlq_now: a permanently failing record is sent to the DLQ at once.
+            # poison_policy=dlq_now: a permanently failing record is sent to the DLQ at once,
+            # fitted to the DLQ's MaximumMessageSize (dead_letter.py reads it).
             statements.append(
                 iam.PolicyStatement(
                     sid="SendPoisonToDeadLetterQueue",
-                    actions=["sqs:SendMessage"],
+                    actions=["sqs:SendMessage", "sqs:GetQueueAttributes"],
                     resources=[self.dead_letter_queue.queue_arn],
                 )
             )
