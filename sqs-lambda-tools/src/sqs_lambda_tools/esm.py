@@ -149,15 +149,16 @@ class InvalidResponseError(ValueError):
 def failed_message_ids(response: object, message_ids: Sequence[str]) -> set[str]:
     """The messageIds a partial batch response reports as failed.
 
-    ``None``, ``{}`` and an empty or null ``batchItemFailures`` mean success. Raises
+    ``None``, ``""``, ``[]``, ``{}`` and an empty or null ``batchItemFailures`` mean
+    success ("Handling errors for an SQS event source in Lambda"). Raises
     :class:`InvalidResponseError` where Lambda would fail the whole batch.
     """
-    if response is None:
-        return set()
     try:
         response = json.loads(json.dumps(response))
     except (TypeError, ValueError) as error:
         raise InvalidResponseError(f"response is not JSON: {error}") from None
+    if response is None or response == "" or response == []:
+        return set()
     if not isinstance(response, dict):
         raise InvalidResponseError(f"response is a {type(response).__name__}, not an object")
     items = response.get("batchItemFailures")
