@@ -721,20 +721,16 @@ class LocalEventSourceMapping:
             self._on_batch(result, self._stats)
 
     def _stop_for(self, error: InitError, batch: Sequence[MessageTypeDef]) -> None:
-        """A new environment's init failed: release ``batch`` (nothing ran on it), and stop
-        the run, which then raises ``error``."""
+        """A new environment's init failed: stop the run, which then raises ``error``.
+        Nothing ran on ``batch``: it is released with what the open polls receive, once
+        they have returned (released now, one of them would receive it again)."""
         with self._lock:
             if self._init_error is None:
                 self._init_error = error
+            self._held += len(batch)  # held again, until released
+            self._stopped_with.extend(batch)
             self._stats.released_on_stop += len(batch)
         self._stopping.set()
-        try:
-            self._change_visibility(batch, 0)
-        except Exception as release_error:  # it comes back after the visibility timeout
-            self._notice(
-                f"{len(batch)} messages not released ({type(release_error).__name__}: "
-                f"{release_error}): they come back when the visibility timeout ends."
-            )
 
     def _invoke_and_apply(self, batch: list[MessageTypeDef], started: float) -> BatchResult:
         message_ids = tuple(m["MessageId"] for m in batch)
