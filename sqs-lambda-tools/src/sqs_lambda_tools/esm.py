@@ -209,7 +209,7 @@ def refusals(
         refuse(
             "batching_window_seconds", window, "Batching window is not supported for FIFO queues"
         )
-    elif size > SQS_MAX_MESSAGES and window <= 0:
+    elif not settings.fifo and size > SQS_MAX_MESSAGES and window <= 0:
         refuse(
             "batching_window_seconds",
             window,
