@@ -79,8 +79,10 @@ def test_a_node_worker_serves_invocations_while_warm_and_is_killed_on_a_timeout(
 
     # Warm: one environment, its module state kept, the deadline counting down.
     assert cold_start.init_duration_ms >= 0
-    assert first.cold_start and not second.cold_start
-    assert isinstance(first.response, dict) and isinstance(second.response, dict)
+    assert first.cold_start
+    assert not second.cold_start
+    assert isinstance(first.response, dict)
+    assert isinstance(second.response, dict)
     assert (first.response["invocations"], second.response["invocations"]) == (1, 2)
     assert 0 < first.response["remaining"] <= 2000
     assert first.response["batchItemFailures"] == []
@@ -91,7 +93,8 @@ def test_a_node_worker_serves_invocations_while_warm_and_is_killed_on_a_timeout(
     # A timeout kills it: the next invocation gets a new environment.
     assert timed_out.outcome == "timeout"
     assert after.cold_start
-    assert isinstance(after.response, dict) and after.response["invocations"] == 1
+    assert isinstance(after.response, dict)
+    assert after.response["invocations"] == 1
     assert "node handler: invocation 1 of node-probe" in output
 
 
