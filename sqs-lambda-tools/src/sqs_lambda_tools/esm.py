@@ -157,7 +157,8 @@ class MappingStats:
     # Failed messages that left the queue without coming back to this run: with an empty
     # queue at the end of an ``until_empty`` run, the redrive policy moved them to the DLQ.
     dead_lettered: list[Retry] = field(default_factory=list)
-    # Messages that open long polls received after the run was told to stop, released.
+    # Messages released when the run stopped: what open long polls received after it was
+    # told to stop, and the batch of an environment whose init failed.
     released_on_stop: int = 0
 
 

@@ -24,7 +24,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.text import Text
 
-from . import code_import, lambda_logging
+from . import code_import, lambda_logging, worker
 from .endpoint import DEV_COMMAND, Endpoint, NoEndpointError, resolve_endpoint
 from .environments import (
     INIT_LIMIT_SECONDS,
@@ -41,7 +41,14 @@ from .esm import (
     refusals,
 )
 from .in_process import InProcessEnvironment
-from .invocations import HANDLER_NOT_FOUND, IMPORT_MODULE_ERROR, Environments, InitError, Invocation
+from .invocations import (
+    HANDLER_NOT_FOUND,
+    IMPORT_MODULE_ERROR,
+    Environments,
+    ErrorInfo,
+    InitError,
+    Invocation,
+)
 from .project import PYPROJECT, TABLE, Project, QueueUrls, Resources, SettingsError, current
 from .run_report import RunOutput, console, invocation_lines, print_summary, retry_rule
 
@@ -403,15 +410,35 @@ def _environments(
             yield environments
         return
     with _function_environment(environment):
-        started = time.perf_counter()
-        handler = load_handler(project)
-        yield InProcessEnvironment(
-            handler,
-            function_name=project.function.name,
-            memory_mb=project.function.memory_mb,
-            region=environment["AWS_REGION"],
-            init_duration_ms=(time.perf_counter() - started) * 1000,
-        )
+        try:
+            in_process = _in_process(project, environment)
+        except InitError as error:
+            _init_failed(error, project, then="Nothing was received from the queue.")
+        yield in_process
+
+
+def _in_process(project: Project, environment: Mapping[str, str]) -> InProcessEnvironment:
+    """The handler imported afresh in this process (``--debug``, in the function's
+    environment), as a worker imports it: its import timed, an import that fails raised
+    as the :class:`.invocations.InitError` a worker would report."""
+    function = project.function
+    code_import.purge(function.package)  # module state starts afresh, as in a new environment
+    started = time.perf_counter()
+    try:
+        handler = worker.load_handler(function.handler, str(project.code_dir))
+    except worker.HandlerNotImportedError as error:
+        raise InitError(ErrorInfo(error.error_type, str(error))) from error
+    except Exception as error:
+        fields = worker.error_fields(error, skip={__file__})
+        info = ErrorInfo(fields["errorType"], fields["errorMessage"], tuple(fields["stackTrace"]))
+        raise InitError(info) from error
+    return InProcessEnvironment(
+        handler,
+        function_name=function.name,
+        memory_mb=function.memory_mb,
+        region=environment["AWS_REGION"],
+        init_duration_ms=(time.perf_counter() - started) * 1000,
+    )
 
 
 def invoke(
@@ -469,16 +496,7 @@ def _invoke_once(
 ) -> Invocation:
     if debug:
         with _function_environment(environment):
-            started = time.perf_counter()
-            handler = load_handler(project)
-            in_process = InProcessEnvironment(
-                handler,
-                function_name=project.function.name,
-                memory_mb=project.function.memory_mb,
-                region=environment["AWS_REGION"],
-                init_duration_ms=(time.perf_counter() - started) * 1000,
-            )
-            return in_process.invoke(event, timeout_seconds=timeout)
+            return _in_process(project, environment).invoke(event, timeout_seconds=timeout)
     with ExecutionEnvironments(
         _function_definition(project, environment),
         max_environments=1,

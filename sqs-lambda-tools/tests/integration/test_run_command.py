@@ -263,17 +263,20 @@ def test_run_reports_each_invocation_and_counts_how_they_ended(
 
 
 @STANDARD
+@pytest.mark.parametrize("debug", [False, True], ids=["environment", "debug"])
 def test_an_init_that_fails_stops_run_once_with_its_traceback(
     queue: ProvisionedResources,
     sqsl_emulator: Endpoint,
     make_sample_project: Callable[..., Project],
+    debug: bool,
 ) -> None:
     # GIVEN a handler whose module raises as it is imported, and a message in the queue
     with_function(make_sample_project, queue, "broken")
     send(queue, {"orderId": "o-1"})
 
-    # WHEN run starts
-    result = cli(sqsl_emulator, "run", "--suffix", queue.suffix, "--timeout", "2")
+    # WHEN run starts (in a worker, or in this process)
+    arguments = ["run", "--suffix", queue.suffix, "--timeout", "2"]
+    result = cli(sqsl_emulator, *arguments, *(["--debug"] if debug else []))
 
     # THEN it stops before polling, with the error and its traceback, once
     assert result.exit_code == 1, result.output
@@ -282,6 +285,7 @@ def test_an_init_that_fails_stops_run_once_with_its_traceback(
     assert output.count("Traceback (most recent call last):") == 1
     assert output.count("LookupError: ORDERS_TABLE_NAME is not set: the module cannot start") == 1
     assert 'sample_orders/broken.py", line ' in output
+    assert "importlib" not in output  # the machinery's frames are left out
     assert "Nothing was received from the queue." in output
     assert "Polling" not in output
     assert depth(queue) == (1, 0)
