@@ -26,6 +26,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import random
 import statistics
 import tempfile
 import threading
@@ -424,6 +425,7 @@ def latency(
     poller = threading.Thread(target=mapping.run, daemon=True)
     poller.start()
     delays: list[float] = []
+    pauses = random.Random(0)  # the same pauses every run
     try:
         time.sleep(0.5)  # the mapping is now idle in a long poll
         for index in range(samples):
@@ -437,7 +439,11 @@ def latency(
             if not arrived.wait(25):
                 raise DrainError("a message was not delivered within 25 s")
             delays.append((started[response["MessageId"]] - sent) * 1000)
-            time.sleep(0.05)
+            # A pause of another length each time. With a fixed one, every message would
+            # be sent at the same point of the emulator's re-check cycle (the invocation
+            # before it started at one of its checks), and the figure would be that
+            # point's, not that of a message sent at any time.
+            time.sleep(pauses.uniform(0.05, 0.05 + esm.POLLER_SPREAD_SECONDS))
     finally:
         mapping.stop()
         poller.join(timeout=25)
