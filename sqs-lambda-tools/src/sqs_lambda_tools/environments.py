@@ -169,6 +169,8 @@ class ExecutionEnvironments:
         ``max_environments``); the cold starts of those started now. Raises
         :class:`.invocations.InitError` when an init fails."""
         with self._condition:
+            if self._closed:
+                raise RuntimeError("the execution environments are closed")
             missing = max(0, min(count, self._max) - len(self._live) - self._starting)
             self._starting += missing
         cold_starts: list[ColdStart] = []
@@ -539,9 +541,10 @@ class _Environment:
         self.end_requests()
         if self._fds_open:
             self._fds_open = False
-            for fd in (self._replies, self._output):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
+            with contextlib.suppress(OSError):
+                os.close(self._replies)
+            if self.process.stdout is not None:  # its file object owns the descriptor
+                self.process.stdout.close()
 
     def drain_output(self, on_output: OutputSink, *, until_closed: bool = False) -> None:
         """Hand on what the worker has written; ``until_closed``: until its end of the
