@@ -349,10 +349,8 @@ def _run(
         if options.debug
         else f"each invocation in an execution environment, memory {project.function.memory_mb} MB"
     )
-    with (
-        output.display(),
-        _environments(project, environment, settings, options, output) as (environments),
-    ):
+    where_invoked = _environments(project, environment, settings, options, output)
+    with output.display(), where_invoked as environments:
         mapping = LocalEventSourceMapping(
             target.sqs,
             queue_url=target.source_queue_url,
