@@ -18,7 +18,6 @@ import decimal
 import importlib
 import json
 import os
-import resource
 import sys
 import time
 import traceback
@@ -197,6 +196,10 @@ def _memory() -> dict[str, int]:
 def peak_memory_mb() -> int:
     """This process's peak resident memory, in MB: the parent's figure where it cannot
     read ``/proc`` (ru_maxrss is in KiB on Linux, in bytes on macOS)."""
+    try:
+        import resource  # POSIX only: the tools import this module elsewhere too
+    except ImportError:
+        return 0
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return -(-peak // (1 << 20 if sys.platform == "darwin" else 1 << 10))
 
