@@ -216,6 +216,7 @@ def test_a_timed_out_invocation_is_killed_before_its_batch_fails_and_the_cap_hol
     # GIVEN six invocations that would stay busy 1.5 s, a function timeout of 0.4 s and
     # MaximumConcurrency 2 (each handler writes a beat every 20 ms while it runs)
     send(queue, *[{"busy_seconds": 1.5} for _ in range(6)])
+    probes.start(count=2)  # both warm: the first two invocations surely run at once
     failed_at: dict[str, float] = {}
 
     def note_failure(result: BatchResult, stats: MappingStats) -> None:
