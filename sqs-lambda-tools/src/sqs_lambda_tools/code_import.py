@@ -27,8 +27,16 @@ def import_module(project: Project, module_name: str, *, fresh: bool = False) ->
     holds = holds_package(project.code_dir, package)
     if fresh or (loaded is not None and holds and not _imported_from(loaded, project.code_dir)):
         purge(package)
-    if holds or _find(package) is None:
-        _first_on_path(project.code_dir)
+    return import_from_folder(project.code_dir, module_name)
+
+
+def import_from_folder(folder: Path, module_name: str) -> ModuleType:
+    """``module_name``, with ``folder`` first on the path when it holds the module's
+    package (or when nothing else on the path does): what an execution environment's
+    worker does with its ``LAMBDA_TASK_ROOT``. Errors of the import propagate."""
+    package = module_name.split(".", 1)[0]
+    if holds_package(folder, package) or _find(package) is None:
+        _first_on_path(folder)
     return importlib.import_module(module_name)
 
 

@@ -1,5 +1,5 @@
-"""A local event source mapping: poll a queue, invoke the handler in process, apply the
-response by AWS's rules.
+"""A local event source mapping: poll a queue, invoke the function in its execution
+environments, apply the response by AWS's rules.
 
 What it reproduces, from "Lambda parameters for Amazon SQS event source mappings" and
 "Handling errors for an SQS event source in Lambda":
@@ -7,9 +7,11 @@ What it reproduces, from "Lambda parameters for Amazon SQS event source mappings
 - batches of up to ``batch_size`` records; with a batching window the poller keeps
   receiving until the batch is full or the window has passed, without one it invokes as
   soon as a receive returns messages;
-- at most ``max_concurrency`` invocations at once (``ScalingConfig.MaximumConcurrency``);
-- a context whose remaining time follows the function timeout; an invocation that runs
-  past it counts as timed out;
+- at most ``max_concurrency`` invocations at once (``ScalingConfig.MaximumConcurrency``),
+  each in an execution environment of its own (:mod:`.environments`: a worker process,
+  killed when it runs past the function timeout or the function's memory);
+- the parameters CreateEventSourceMapping accepts (:func:`refusals`), checked before
+  anything is polled;
 - ``ReportBatchItemFailures``: the records of the response's ``batchItemFailures`` stay
   in the queue and every other record is deleted. The whole batch fails, nothing deleted,
   when the handler raises, times out, returns something that is not JSON of that shape,
@@ -24,7 +26,8 @@ where Lambda leaves it for the rest of the visibility timeout: retries and the r
 the DLQ then take seconds, not minutes. And stopping (``stop()``, Ctrl-C) waits for the long
 polls still open and releases what they receive, so nothing stays hidden after the process.
 
-The handler runs in this process, so a debugger's breakpoints work in it.
+Under ``run --debug`` the environment is this process (:mod:`.in_process`), so that a
+debugger's breakpoints work in the handler.
 """
 
 from __future__ import annotations
@@ -40,7 +43,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from .lambda_context import FakeLambdaContext
+from .invocations import Environments, InitError, Invocation
 from .sqs_events import lambda_event
 
 if TYPE_CHECKING:
@@ -54,10 +57,18 @@ SQS_MAX_MESSAGES = 10
 SQS_MAX_WAIT_SECONDS = 20
 # Lambda starts polling a standard queue with five parallel long polls.
 MAX_POLLERS = 5
-# Pollers start this far apart in all, so their long polls are not in step: an emulator
-# that re-checks the queue on a timer during a long poll (MiniStack: every 100 ms) then
-# answers one of them soon after a message arrives.
+# An emulator may answer a long poll only when it re-checks the queue, on a timer
+# (MiniStack: every 100 ms from the poll's start). Idle pollers start their long polls at
+# phases of this period spread evenly among them, so that one of them answers soon after a
+# message arrives. (SQS answers at once: the phases cost nothing there.)
 POLLER_SPREAD_SECONDS = 0.1
+# CreateEventSourceMapping's limits for an SQS source ("Lambda parameters for Amazon SQS
+# event source mappings", and ScalingConfig's).
+MAX_BATCH_SIZE = 10_000
+MAX_FIFO_BATCH_SIZE = 10
+MAX_BATCHING_WINDOW_SECONDS = 300
+MIN_MAX_CONCURRENCY = 2
+MAX_MAX_CONCURRENCY = 1000
 
 
 @dataclass(frozen=True)
@@ -121,6 +132,7 @@ class BatchResult:
     reason: str  # "ok", "partial", or why the whole batch failed
     seconds: float
     retries: tuple[Retry, ...] = ()  # the failed messages, in batch order
+    invocation: Invocation | None = None  # None when no invocation ran (a mapping error)
 
 
 @dataclass
@@ -130,6 +142,13 @@ class MappingStats:
     deleted: int = 0
     failed: int = 0
     whole_batch_failures: int = 0
+    # How the invocations went: new environments (their init ran first), and those killed
+    # or dead, each failing its batch.
+    cold_starts: int = 0
+    timeouts: int = 0
+    out_of_memory: int = 0
+    crashes: int = 0  # the runtime exited (Runtime.ExitError)
+    past_timeout: int = 0  # --debug: ran past the timeout, which was not enforced
     released: int = 0  # FIFO messages handed back because their group was in flight
     in_flight: int = 0
     results: list[BatchResult] = field(default_factory=list)
@@ -138,8 +157,91 @@ class MappingStats:
     # Failed messages that left the queue without coming back to this run: with an empty
     # queue at the end of an ``until_empty`` run, the redrive policy moved them to the DLQ.
     dead_lettered: list[Retry] = field(default_factory=list)
-    # Messages that open long polls received after the run was told to stop, released.
+    # Messages released when the run stopped: what open long polls received after it was
+    # told to stop, and the batch of an environment whose init failed.
     released_on_stop: int = 0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A mapping parameter that CreateEventSourceMapping refuses, in AWS's words."""
+
+    setting: str  # the MappingSettings field: batch_size, batching_window_seconds, ...
+    value: float
+    message: str
+
+
+class MappingSettingsError(ValueError):
+    """The mapping's settings are ones AWS would refuse: nothing was polled."""
+
+    def __init__(self, refused: Sequence[Refusal]) -> None:
+        super().__init__("; ".join(f"{r.setting} = {r.value:g}: {r.message}" for r in refused))
+        self.refused = tuple(refused)
+
+
+def refusals(
+    settings: MappingSettings, *, visibility_timeout_seconds: float, in_process: bool = False
+) -> list[Refusal]:
+    """What CreateEventSourceMapping (and the function's settings beside the queue's)
+    would refuse of ``settings``, each with AWS's message; empty when all is well.
+
+    ``in_process``: ``run --debug``, whose one environment in this process is no mapping
+    setting, so a concurrency of 1 is allowed.
+    """
+    found: list[Refusal] = []
+
+    def refuse(setting: str, value: float, message: str) -> None:
+        found.append(Refusal(setting, value, message))
+
+    size, window = settings.batch_size, settings.batching_window_seconds
+    if size < 1:
+        refuse("batch_size", size, _constraint("batchSize", size, "greater", 1))
+    elif settings.fifo and size > MAX_FIFO_BATCH_SIZE:
+        refuse("batch_size", size, "Maximum batch size must be between 1 and 10 inclusive")
+    elif size > MAX_BATCH_SIZE:
+        refuse("batch_size", size, _constraint("batchSize", size, "less", MAX_BATCH_SIZE))
+    field = "maximumBatchingWindowInSeconds"
+    if window < 0:
+        refuse("batching_window_seconds", window, _constraint(field, window, "greater", 0))
+    elif window > MAX_BATCHING_WINDOW_SECONDS:
+        message = _constraint(field, window, "less", MAX_BATCHING_WINDOW_SECONDS)
+        refuse("batching_window_seconds", window, message)
+    elif settings.fifo and window > 0:
+        refuse(
+            "batching_window_seconds", window, "Batching window is not supported for FIFO queues"
+        )
+    elif not settings.fifo and size > SQS_MAX_MESSAGES and window <= 0:
+        refuse(
+            "batching_window_seconds",
+            window,
+            "Maximum batch window in seconds must be greater than 0 if maximum batch size is "
+            "greater than 10",
+        )
+    timeout = settings.function_timeout_seconds
+    if timeout > visibility_timeout_seconds:
+        refuse(
+            "function_timeout_seconds",
+            timeout,
+            f"Queue visibility timeout: {visibility_timeout_seconds:g} seconds is less than "
+            f"Function timeout: {timeout:g} seconds",
+        )
+    concurrency = settings.max_concurrency
+    field = "scalingConfig.maximumConcurrency"
+    if concurrency < (1 if in_process else MIN_MAX_CONCURRENCY):
+        message = _constraint(field, concurrency, "greater", MIN_MAX_CONCURRENCY)
+        refuse("max_concurrency", concurrency, message)
+    elif concurrency > MAX_MAX_CONCURRENCY:
+        message = _constraint(field, concurrency, "less", MAX_MAX_CONCURRENCY)
+        refuse("max_concurrency", concurrency, message)
+    return found
+
+
+def _constraint(field: str, value: float, direction: str, bound: int) -> str:
+    """The API's own refusal of a number out of its range."""
+    return (
+        f"1 validation error detected: Value '{value:g}' at '{field}' failed to satisfy "
+        f"constraint: Member must have value {direction} than or equal to {bound}"
+    )
 
 
 class InvalidResponseError(ValueError):
@@ -149,15 +251,16 @@ class InvalidResponseError(ValueError):
 def failed_message_ids(response: object, message_ids: Sequence[str]) -> set[str]:
     """The messageIds a partial batch response reports as failed.
 
-    ``None``, ``{}`` and an empty or null ``batchItemFailures`` mean success. Raises
+    ``None``, ``""``, ``[]``, ``{}`` and an empty or null ``batchItemFailures`` mean
+    success ("Handling errors for an SQS event source in Lambda"). Raises
     :class:`InvalidResponseError` where Lambda would fail the whole batch.
     """
-    if response is None:
-        return set()
     try:
         response = json.loads(json.dumps(response))
     except (TypeError, ValueError) as error:
         raise InvalidResponseError(f"response is not JSON: {error}") from None
+    if response is None or response == "" or response == []:
+        return set()
     if not isinstance(response, dict):
         raise InvalidResponseError(f"response is a {type(response).__name__}, not an object")
     items = response.get("batchItemFailures")
@@ -178,7 +281,13 @@ def failed_message_ids(response: object, message_ids: Sequence[str]) -> set[str]
 
 
 class LocalEventSourceMapping:
-    """Polls ``queue_url`` and feeds ``handler`` the way Lambda's SQS poller does."""
+    """Polls ``queue_url`` and invokes the function in ``environments`` the way Lambda's
+    SQS poller does.
+
+    The caller owns ``environments`` (and closes them): :class:`.environments.
+    ExecutionEnvironments` for worker processes, :class:`.in_process.InProcessEnvironment`
+    for the handler in this process.
+    """
 
     def __init__(
         self,
@@ -187,26 +296,23 @@ class LocalEventSourceMapping:
         queue_url: str,
         queue_arn: str,
         region: str,
-        handler: Handler,
+        environments: Environments,
         settings: MappingSettings,
         on_batch: Callable[[BatchResult, MappingStats], None] | None = None,
         on_notice: Callable[[str], None] | None = None,
         on_tick: Callable[[MappingStats], None] | None = None,
-        context_factory: Callable[[], object] | None = None,
+        queue_settings: QueueSettings | None = None,
     ) -> None:
-        """``context_factory`` makes the context of each invocation, its deadline starting
-        then (default: a :class:`.lambda_context.FakeLambdaContext` with the function
-        timeout of ``settings``)."""
+        """``queue_settings``: the queue's, when the caller has read them already."""
         self._sqs = sqs
         self._queue_url = queue_url
         self._queue_arn = queue_arn
         self._region = region
-        self._handler = handler
+        self._environments = environments
         self._settings = settings
         self._on_batch = on_batch
         self._on_notice = on_notice
         self._on_tick = on_tick
-        self._context_factory = context_factory
         self._stats = MappingStats()
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(settings.max_concurrency)
@@ -225,9 +331,13 @@ class LocalEventSourceMapping:
         self._open_polls = 0
         # When each message of a batch being gathered or invoked was received (time.time()).
         self._received_at: dict[str, float] = {}
-        self._queue: QueueSettings | None = None
+        self._queue: QueueSettings | None = queue_settings
         # What polls received after the run was told to stop, released once all returned.
         self._stopped_with: list[MessageTypeDef] = []
+        # The first init that failed while the run went on: it stops the run, then is raised.
+        self._init_error: InitError | None = None
+        # Where the phases of the pollers' long polls are counted from (time.monotonic()).
+        self._phase_origin = 0.0
 
     @property
     def stats(self) -> MappingStats:
@@ -249,6 +359,13 @@ class LocalEventSourceMapping:
         """Poll until :meth:`stop`, Ctrl-C, an empty queue (``until_empty``) or
         ``max_messages`` received; then wait for the invocations under way.
 
+        Before anything is polled, the settings are checked as CreateEventSourceMapping
+        checks them (:class:`MappingSettingsError`), and one execution environment goes
+        through its init phase, so that a handler that does not import is found with
+        nothing received (:class:`.invocations.InitError`). An init that fails later (a
+        replacement environment's) stops the run as Ctrl-C does, its batch released, and
+        is raised once the run has stopped.
+
         Like Lambda's pollers, several long polls run at once (up to ``MAX_POLLERS``, and
         never more than ``max_concurrency``): a message is picked up by whichever answers
         first, and batches for concurrent invocations are gathered in parallel.
@@ -260,13 +377,21 @@ class LocalEventSourceMapping:
         """
         self._budget = max_messages
         self._until_empty = until_empty
-        _ = self.queue  # read before polling: the retry lines need it
+        refused = refusals(
+            self._settings,
+            visibility_timeout_seconds=self.queue.visibility_timeout_seconds,
+            in_process=self._environments.in_process,
+        )
+        if refused:
+            raise MappingSettingsError(refused)
+        self._environments.start()
         executor = ThreadPoolExecutor(
             max_workers=self._settings.max_concurrency, thread_name_prefix="invoke"
         )
         count = min(MAX_POLLERS, self._settings.max_concurrency)
         self._pollers_left = count
         self._pollers_done.clear()
+        self._phase_origin = time.monotonic()
         pollers = [
             threading.Thread(
                 target=self._poll,
@@ -312,6 +437,8 @@ class LocalEventSourceMapping:
                 executor.shutdown(wait=not abandoned, cancel_futures=abandoned)
         if self._poller_error is not None:
             raise self._poller_error
+        if self._init_error is not None:
+            raise self._init_error
         if self._emptied:
             # The queue is empty, so failed messages that never came back were moved out
             # of it: by the redrive policy, to the DLQ.
@@ -337,10 +464,15 @@ class LocalEventSourceMapping:
         if self._on_notice is not None:
             self._on_notice(text)
 
-    def _poll(self, executor: ThreadPoolExecutor, delay: float) -> None:
-        """One poller: take a free invocation slot, gather a batch, hand it over."""
+    def _poll(self, executor: ThreadPoolExecutor, phase: float) -> None:
+        """One poller: take a free invocation slot, gather a batch, hand it over.
+
+        After a batch it receives again at once (without waiting: the queue is busy);
+        once a receive comes back empty the queue is idle, and its long polls start at
+        its ``phase`` (see POLLER_SPREAD_SECONDS).
+        """
+        busy = False
         try:
-            self._stopping.wait(delay)
             while not self._stopping.is_set():
                 if not self._acquire_slot():
                     return
@@ -348,8 +480,9 @@ class LocalEventSourceMapping:
                 if limit == 0:  # max_messages are received or reserved by other pollers
                     self._slots.release()
                     return
-                batch = self._assemble_batch(limit)
+                batch = self._assemble_batch(limit, phase=None if busy else phase)
                 self._unreserve(limit - len(batch))
+                busy = bool(batch)
                 if not batch:
                     self._slots.release()
                     if self._until_empty and self._idle():
@@ -393,13 +526,14 @@ class LocalEventSourceMapping:
                 return True
         return False
 
-    def _assemble_batch(self, limit: int) -> list[MessageTypeDef]:
+    def _assemble_batch(self, limit: int, *, phase: float | None) -> list[MessageTypeDef]:
         """Receive up to ``limit`` messages for one invocation.
 
-        Idle, it long-polls. Once a first message is in, it invokes at once when there is
-        no batching window, else keeps receiving until the batch is full or the window,
-        counted from that first message, has passed. Every message it receives counts as
-        held (see :meth:`_idle`) until it is handed over or released.
+        Idle (``phase`` given), it long-polls from its phase; after a batch (``phase``
+        None), its first receive does not wait. Once a first message is in, it invokes at
+        once when there is no batching window, else keeps receiving until the batch is
+        full or the window, counted from that first message, has passed. Every message it
+        receives counts as held (see :meth:`_idle`) until it is handed over or released.
         """
         window = self._settings.batching_window_seconds
         batch: list[MessageTypeDef] = []
@@ -411,7 +545,10 @@ class LocalEventSourceMapping:
                     if window <= 0 or remaining <= 0:
                         break
                     wait = min(SQS_MAX_WAIT_SECONDS, math.ceil(remaining))
+                elif phase is None:
+                    wait = 0
                 else:
+                    self._wait_for_phase(phase)
                     wait = self._settings.wait_time_seconds
                 messages = self._receive(min(SQS_MAX_MESSAGES, limit - len(batch)), wait)
                 admitted = self._admit(messages)
@@ -434,6 +571,12 @@ class LocalEventSourceMapping:
         with self._lock:
             self._stats.received += len(batch)
         return batch
+
+    def _wait_for_phase(self, phase: float) -> None:
+        """Until the next time this poller's ``phase`` of POLLER_SPREAD_SECONDS comes
+        round (at most that long), or the run stops."""
+        elapsed = time.monotonic() - self._phase_origin
+        self._stopping.wait((phase - elapsed) % POLLER_SPREAD_SECONDS)
 
     def _receive(self, count: int, wait_seconds: int) -> list[MessageTypeDef]:
         with self._lock:
@@ -537,9 +680,13 @@ class LocalEventSourceMapping:
             with self._lock:
                 self._in_flight_groups.update(groups)
         started = time.monotonic()
+        result: BatchResult | None = None
         try:
             try:
                 result = self._invoke_and_apply(batch, started)
+            except InitError as error:  # no environment for it: the run stops
+                self._stop_for(error, batch)
+                return
             except Exception as error:  # an SQS call failed: report it as a failure
                 message_ids = tuple(m["MessageId"] for m in batch)
                 result = self._whole_batch_failed(
@@ -555,28 +702,53 @@ class LocalEventSourceMapping:
                     self._in_flight_groups += Counter()  # drop the zero counts
                 self._stats.in_flight -= 1
             self._slots.release()
+        invocation = result.invocation
         with self._lock:
             stats = self._stats
             stats.invocations += 1
             stats.deleted += result.deleted
             stats.failed += len(result.failed_ids)
             stats.whole_batch_failures += int(result.whole_batch_failed)
+            if invocation is not None:
+                stats.cold_starts += int(invocation.cold_start)
+                stats.timeouts += int(invocation.outcome == "timeout")
+                stats.out_of_memory += int(invocation.outcome == "out_of_memory")
+                stats.crashes += int(invocation.outcome == "exit_error")
+                stats.past_timeout += int(invocation.past_timeout)
             stats.results.append(result)
             for retry in result.retries:
                 stats.waiting[retry.message_id] = retry
         if self._on_batch is not None:
             self._on_batch(result, self._stats)
 
+    def _stop_for(self, error: InitError, batch: Sequence[MessageTypeDef]) -> None:
+        """A new environment's init failed: stop the run, which then raises ``error``.
+        Nothing ran on ``batch``: it is released with what the open polls receive, once
+        they have returned (released now, one of them would receive it again)."""
+        with self._lock:
+            if self._init_error is None:
+                self._init_error = error
+            self._held += len(batch)  # held again, until released
+            self._stopped_with.extend(batch)
+            self._stats.released_on_stop += len(batch)
+        self._stopping.set()
+
     def _invoke_and_apply(self, batch: list[MessageTypeDef], started: float) -> BatchResult:
         message_ids = tuple(m["MessageId"] for m in batch)
         event = lambda_event(batch, queue_arn=self._queue_arn, region=self._region)
-        outcome = self._call_with_timeout(event)
-        if outcome.error is not None:
-            return self._whole_batch_failed(message_ids, outcome.error, started)
+        # Returns once the invocation is over: a timed-out or out-of-memory one has been
+        # killed by then, so none of its code runs once its batch is failed below.
+        invocation = self._environments.invoke(
+            event, timeout_seconds=self._settings.function_timeout_seconds
+        )
+        if not invocation.succeeded:
+            failure = self._whole_batch_failed(message_ids, invocation.failure_reason(), started)
+            return replace(failure, invocation=invocation)
         try:
-            failed = failed_message_ids(outcome.response, message_ids)
+            failed = failed_message_ids(invocation.response, message_ids)
         except InvalidResponseError as error:
-            return self._whole_batch_failed(message_ids, f"invalid response: {error}", started)
+            failure = self._whole_batch_failed(message_ids, f"invalid response: {error}", started)
+            return replace(failure, invocation=invocation)
         succeeded = [m for m in batch if m["MessageId"] not in failed]
         deleted, not_deleted = self._delete(succeeded)
         reason = "partial" if failed else "ok"
@@ -591,6 +763,7 @@ class LocalEventSourceMapping:
             whole_batch_failed=False,
             reason=reason,
             seconds=time.monotonic() - started,
+            invocation=invocation,
         )
 
     def _retries(
@@ -632,35 +805,6 @@ class LocalEventSourceMapping:
             for m in messages
         )
 
-    def _call_with_timeout(self, event: dict[str, Any]) -> _Outcome:
-        """Run the handler in its own thread, waiting no longer than the function timeout.
-
-        A thread cannot be killed: a handler that overruns goes on in the background, but
-        its batch has already been failed, as Lambda fails a timed-out invocation.
-        """
-        outcome = _Outcome()
-        context = (
-            self._context_factory()
-            if self._context_factory is not None
-            else FakeLambdaContext(timeout_seconds=self._settings.function_timeout_seconds)
-        )
-
-        def call() -> None:
-            try:
-                outcome.response = self._handler(event, context)
-            except Exception as error:
-                outcome.error = f"handler raised {type(error).__name__}: {error}"
-
-        thread = threading.Thread(target=call, name="handler", daemon=True)
-        thread.start()
-        thread.join(self._settings.function_timeout_seconds)
-        if thread.is_alive():
-            outcome.error = (
-                f"timed out after {self._settings.function_timeout_seconds:g} s "
-                "(the function timeout)"
-            )
-        return outcome
-
     def _whole_batch_failed(
         self, message_ids: tuple[str, ...], reason: str, started: float
     ) -> BatchResult:
@@ -686,9 +830,3 @@ class LocalEventSourceMapping:
             )
             refused += len(response.get("Failed", []))
         return len(messages) - refused, refused
-
-
-@dataclass
-class _Outcome:
-    response: object = None
-    error: str | None = None

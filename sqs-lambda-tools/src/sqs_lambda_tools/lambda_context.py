@@ -1,7 +1,10 @@
 """A stand-in for the Lambda context object, with a real deadline.
 
 ``get_remaining_time_in_millis`` counts down from the function timeout, as in Lambda,
-so code that checks it (Powertools' idempotency, your own) behaves as deployed.
+so code that checks it (Powertools' idempotency, your own) behaves as deployed. An
+execution environment's worker sets the invocation's deadline itself (``deadline_ms``,
+as Lambda's runtime API gives it: milliseconds since the epoch), so the countdown starts
+when the mapping invoked, not when the worker got round to it.
 :func:`make_context` gives one with the project's function name, memory and timeout.
 """
 
@@ -32,6 +35,9 @@ class FakeLambdaContext:
     timeout_seconds: float = 3
     region: str = DEFAULT_REGION
     started_at: float = field(default_factory=time.monotonic)
+    # The invocation's deadline in ms since the epoch; None: ``timeout_seconds`` from
+    # ``started_at``.
+    deadline_ms: float | None = None
 
     def __post_init__(self) -> None:
         if not self.invoked_function_arn:
@@ -42,11 +48,13 @@ class FakeLambdaContext:
             self.log_group_name = f"/aws/lambda/{self.function_name}"
 
     def get_remaining_time_in_millis(self) -> int:
+        if self.deadline_ms is not None:
+            return max(0, int(self.deadline_ms - time.time() * 1000))
         elapsed = time.monotonic() - self.started_at
         return max(0, int((self.timeout_seconds - elapsed) * 1000))
 
     def timed_out(self) -> bool:
-        return time.monotonic() - self.started_at >= self.timeout_seconds
+        return self.get_remaining_time_in_millis() <= 0
 
 
 def make_context(

@@ -1,4 +1,9 @@
-"""`run` (the local event source mapping) and `invoke` (the handler once on an event file)."""
+"""`run` (the local event source mapping) and `invoke` (the handler once on an event file).
+
+Both run the handler in an execution environment, a worker process of its own
+(:mod:`.environments`), as Lambda does; ``--debug`` runs it in this process instead, so that
+a debugger's breakpoints work (:mod:`.in_process`).
+"""
 
 from __future__ import annotations
 
@@ -7,39 +12,49 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 from urllib.parse import urlsplit
 
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
-from rich.console import Console
-from rich.live import Live
-from rich.table import Table
 from rich.text import Text
 
-from . import code_import, lambda_logging
+from . import code_import, lambda_logging, worker
 from .endpoint import DEV_COMMAND, Endpoint, NoEndpointError, resolve_endpoint
+from .environments import (
+    INIT_LIMIT_SECONDS,
+    ExecutionEnvironments,
+    FunctionDefinition,
+    lambda_variables,
+)
 from .esm import (
     BatchResult,
     Handler,
     LocalEventSourceMapping,
     MappingSettings,
-    MappingStats,
     QueueSettings,
-    Retry,
+    refusals,
 )
-from .lambda_context import make_context
+from .in_process import InProcessEnvironment
+from .invocations import (
+    HANDLER_NOT_FOUND,
+    IMPORT_MODULE_ERROR,
+    Environments,
+    ErrorInfo,
+    InitError,
+    Invocation,
+)
 from .project import PYPROJECT, TABLE, Project, QueueUrls, Resources, SettingsError, current
+from .run_report import RunOutput, console, invocation_lines, print_summary, retry_rule
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
 
-console = Console(stderr=True)
 # Without a ScalingConfig, Lambda scales the invocations up to the function's (or the
 # account's) concurrency; a local run caps them here.
 DEFAULT_MAX_CONCURRENCY = 10
@@ -90,9 +105,31 @@ class Target:
         }
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """How ``run`` goes, beside the mapping's settings."""
+
+    until_empty: bool = False
+    max_messages: int | None = None
+    retry_after: int | None = None
+    debug: bool = False
+    quiet: bool = False
+
+
 def register(app: typer.Typer) -> None:
     app.command("run")(run)
     app.command("invoke")(invoke)
+
+
+DebugOption = Annotated[
+    bool,
+    typer.Option(
+        "--debug",
+        help="Run the handler in this process, one invocation at a time, so that a "
+        "debugger's breakpoints work in it. The function timeout is reported, not "
+        "enforced (a breakpoint would count as a timeout), and neither is the memory.",
+    ),
+]
 
 
 def run(
@@ -112,28 +149,25 @@ def run(
     batch_size: Annotated[
         int | None,
         typer.Option(
-            min=1,
-            max=10_000,
-            help="Records per invocation [default: [tool.sqsl.mapping] batch_size]",
+            help="Records per invocation, 1-10000 (FIFO: 1-10) [default: [tool.sqsl.mapping] "
+            "batch_size]",
             show_default=False,
         ),
     ] = None,
     window: Annotated[
         float | None,
         typer.Option(
-            min=0,
-            max=300,
-            help="Batching window, in seconds [default: [tool.sqsl.mapping] batching_window]",
+            help="Batching window, 0-300 seconds (FIFO: none; above 10 records: at least 1) "
+            "[default: [tool.sqsl.mapping] batching_window]",
             show_default=False,
         ),
     ] = None,
     max_concurrency: Annotated[
         int | None,
         typer.Option(
-            min=1,
-            max=1000,
-            help="Most invocations at once [default: [tool.sqsl.mapping] "
-            f"maximum_concurrency, else {DEFAULT_MAX_CONCURRENCY}]",
+            help="Most invocations at once, 2-1000, each in an execution environment of its "
+            "own [default: [tool.sqsl.mapping] maximum_concurrency, else "
+            f"{DEFAULT_MAX_CONCURRENCY}]",
             show_default=False,
         ),
     ] = None,
@@ -142,7 +176,8 @@ def run(
         typer.Option(
             min=0.1,
             max=900,
-            help="Function timeout, in seconds [default: [tool.sqsl.function] timeout]",
+            help="Function timeout, in seconds, at most the queue's visibility timeout "
+            "[default: [tool.sqsl.function] timeout]",
             show_default=False,
         ),
     ] = None,
@@ -166,106 +201,242 @@ def run(
             "Refused against real AWS.",
         ),
     ] = None,
+    debug: DebugOption = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="Print the summary only: no REPORT line, failure or retry line per "
+            "invocation, no handler output.",
+        ),
+    ] = False,
     log_level: LogLevelOption = "WARNING",
     aws: AwsOption = False,
     suffix: SuffixOption = "",
 ) -> None:
     """Poll the source queue and invoke the handler like Lambda's event source mapping.
 
-    Defaults are the project's mapping and function settings, as deployed. Ctrl-C (or
-    SIGTERM) stops polling: batches under way finish, and what the long polls still open
-    receive is released, so nothing is lost or left hidden.
+    Defaults are the project's mapping and function settings, as deployed, checked as
+    CreateEventSourceMapping checks them before anything is polled. Each invocation runs
+    in an execution environment, a worker process that imports the handler once and is
+    reused while warm, killed when it runs past the function timeout or memory; a REPORT
+    line tells each one. Ctrl-C (or SIGTERM) stops polling: batches under way finish,
+    and what the long polls still open receive is released, so nothing is lost or left
+    hidden.
     """
     project = current()
-    mapping_settings = project.mapping
-    fifo = project.queue.fifo
     endpoint = _endpoint(aws=aws)
     if retry_after is not None:
         _refuse_on_aws(endpoint)  # before any call to AWS
+    if debug and max_concurrency is not None:
+        raise SettingsError(
+            f"--max-concurrency {max_concurrency} with --debug: --debug runs one invocation "
+            "at a time, in this process (it is not a mapping setting). Leave out one of them."
+        )
     target = _target(endpoint, project, suffix=suffix)
     settings = MappingSettings(
-        batch_size=batch_size if batch_size is not None else mapping_settings.batch_size,
+        batch_size=batch_size if batch_size is not None else project.mapping.batch_size,
         batching_window_seconds=(
-            0
-            if fifo
-            else (window if window is not None else mapping_settings.batching_window_seconds)
+            window if window is not None else project.mapping.batching_window_seconds
         ),
-        max_concurrency=(
-            max_concurrency or mapping_settings.maximum_concurrency or DEFAULT_MAX_CONCURRENCY
-        ),
+        max_concurrency=1
+        if debug
+        else (max_concurrency or project.mapping.maximum_concurrency or DEFAULT_MAX_CONCURRENCY),
         function_timeout_seconds=(
             timeout if timeout is not None else project.function.timeout_seconds
         ),
-        fifo=fifo,
+        fifo=project.queue.fifo,
         wait_time_seconds=wait if wait is not None else (1 if until_empty else 20),
         retry_after_seconds=retry_after,
     )
-    with _function_environment(target, project, log_level):
-        handler = load_handler(project)
-        _run(project, target, handler, settings, until_empty, max_messages, retry_after)
+    try:
+        queue = QueueSettings.read(target.sqs, target.source_queue_url)
+    except (ClientError, BotoCoreError) as error:
+        _fail(f"cannot read the settings of {target.resources.source_queue}: {error}")
+    given = {
+        "batch_size": batch_size,
+        "batching_window_seconds": window,
+        "max_concurrency": max_concurrency,
+        "function_timeout_seconds": timeout,
+    }
+    _refuse_invalid(settings, queue, project, target, given, debug=debug)
+    options = RunOptions(until_empty, max_messages, retry_after, debug, quiet)
+    _run(
+        project, target, settings, queue, function_environment(target, project, log_level), options
+    )
+
+
+def _refuse_invalid(
+    settings: MappingSettings,
+    queue: QueueSettings,
+    project: Project,
+    target: Target,
+    given: Mapping[str, float | None],
+    *,
+    debug: bool,
+) -> None:
+    """Stop (exit 2) on settings CreateEventSourceMapping would refuse, each named with
+    where it came from: a command-line option or the project's settings."""
+    refused = refusals(
+        settings, visibility_timeout_seconds=queue.visibility_timeout_seconds, in_process=debug
+    )
+    if not refused:
+        return
+    lines = []
+    for refusal in refused:
+        value = given.get(refusal.setting)
+        where = (
+            f"--{_OPTIONS[refusal.setting]} {value:g}"
+            if value is not None
+            else _project_setting(project, refusal.setting, refusal.value)
+        )
+        line = f"{where}: {refusal.message}"
+        if refusal.setting == "function_timeout_seconds":
+            line += (
+                f" (the visibility timeout of queue {target.resources.source_queue}, "
+                "as read from it)"
+            )
+        if refusal.setting == "max_concurrency" and refusal.value < 2:
+            line += " (--debug runs one invocation at a time, in this process)"
+        lines.append(line)
+    raise SettingsError("\n".join(lines))
+
+
+# The mapping's settings: run's option, and where the project declares it.
+_OPTIONS = {
+    "batch_size": "batch-size",
+    "batching_window_seconds": "window",
+    "max_concurrency": "max-concurrency",
+    "function_timeout_seconds": "timeout",
+}
+_DECLARED = {
+    "batch_size": ("mapping", "batch_size", "the mapping's BatchSize"),
+    "batching_window_seconds": (
+        "mapping",
+        "batching_window",
+        "the mapping's MaximumBatchingWindowInSeconds",
+    ),
+    "max_concurrency": (
+        "mapping",
+        "maximum_concurrency",
+        "the mapping's ScalingConfig.MaximumConcurrency",
+    ),
+    "function_timeout_seconds": ("function", "timeout", "the function's Timeout"),
+}
+
+
+def _project_setting(project: Project, setting: str, value: float) -> str:
+    """Where the project declares ``setting``, for messages."""
+    table, key, in_iac = _DECLARED[setting]
+    if project.source.startswith(PYPROJECT):
+        return f"{project.root / PYPROJECT}: [{TABLE}.{table}] {key} = {value:g}"
+    return f"{project.root} ({project.source}): {in_iac}, {value:g}"
 
 
 def _run(
     project: Project,
     target: Target,
-    handler: Handler,
     settings: MappingSettings,
-    until_empty: bool,
-    max_messages: int | None,
-    retry_after: int | None,
+    queue: QueueSettings,
+    environment: dict[str, str],
+    options: RunOptions,
 ) -> None:
-    """Poll with ``settings`` until the run ends, reporting each batch's failures, then sum up."""
-    console.print(
-        f"[bold]Polling[/] {target.resources.source_queue} at {_where(target.endpoint)}: "
-        f"batch {settings.batch_size}, window {settings.batching_window_seconds:g} s, "
-        f"concurrency {settings.max_concurrency}, timeout {settings.function_timeout_seconds:g} s"
-        + ("" if until_empty or max_messages else "  (Ctrl-C to stop)")
+    """Poll with ``settings`` until the run ends, telling each invocation, then sum up."""
+    output = RunOutput(quiet=options.quiet, live=not options.debug)
+    where = (
+        "--debug: the handler in this process, the timeout reported, not enforced"
+        if options.debug
+        else f"each invocation in an execution environment, memory {project.function.memory_mb} MB"
     )
-    status = Text()
-    with Live(status, console=console, refresh_per_second=8, transient=True) as live:
-        lock = threading.Lock()
-
-        def on_batch(result: BatchResult, stats: MappingStats) -> None:
-            with lock:
-                if result.whole_batch_failed:
-                    live.console.print(
-                        f"[red]batch of {len(result.message_ids)} failed whole:[/] {result.reason}"
-                    )
-                for line in _retry_lines(result.retries, mapping.queue, fifo=settings.fifo):
-                    live.console.print(f"  [yellow]retry[/] {line}")
-                status.plain = _progress_line(stats)
-                live.refresh()
-
-        def on_notice(text: str) -> None:
-            with lock:
-                live.console.print(text)
-
-        def on_tick(stats: MappingStats) -> None:
-            with lock:
-                status.plain = _progress_line(stats)
-
+    where_invoked = _environments(project, environment, settings, options, output)
+    with output.display(), where_invoked as environments:
         mapping = LocalEventSourceMapping(
             target.sqs,
             queue_url=target.source_queue_url,
             queue_arn=target.source_queue_arn,
             region=project.region,
-            handler=handler,
+            environments=environments,
             settings=settings,
-            on_batch=on_batch,
-            on_notice=on_notice,
-            on_tick=on_tick,
-            context_factory=lambda: make_context(
-                project, timeout_seconds=settings.function_timeout_seconds
-            ),
+            queue_settings=queue,
+            on_batch=lambda result, stats: output.batch(result, stats, queue, fifo=settings.fifo),
+            on_notice=output.notice,
+            on_tick=output.tick,
         )
         try:
-            queue = mapping.queue
-        except (ClientError, BotoCoreError) as error:
-            _fail(f"cannot read the settings of {target.resources.source_queue}: {error}")
-        live.console.print(_retry_rule(queue, retry_after, project))
-        with _sigterm_as_interrupt():
-            stats = mapping.run(until_empty=until_empty, max_messages=max_messages)
-    _print_summary(target, stats, queue, fifo=settings.fifo)
+            environments.start()  # before polling: a handler that does not import stops here
+        except InitError as error:
+            _init_failed(error, project, then="Nothing was received from the queue.")
+        output.notice(
+            f"[bold]Polling[/] {target.resources.source_queue} at {_where(target.endpoint)}: "
+            f"batch {settings.batch_size}, window {settings.batching_window_seconds:g} s, "
+            f"concurrency {settings.max_concurrency}, "
+            f"timeout {settings.function_timeout_seconds:g} s; {where}"
+            + ("" if options.until_empty or options.max_messages else "  (Ctrl-C to stop)")
+        )
+        output.notice(retry_rule(queue, options.retry_after, project))
+        failed_init: InitError | None = None
+        try:
+            with _sigterm_as_interrupt():
+                stats = mapping.run(
+                    until_empty=options.until_empty, max_messages=options.max_messages
+                )
+        except InitError as error:  # a new environment's, while the run went on
+            stats, failed_init = mapping.stats, error
+    print_summary(stats, queue, _queue_depths(target), fifo=settings.fifo, debug=options.debug)
+    if failed_init is not None:
+        _init_failed(failed_init, project, then=_released(stats.released_on_stop))
+
+
+@contextmanager
+def _environments(
+    project: Project,
+    environment: dict[str, str],
+    settings: MappingSettings,
+    options: RunOptions,
+    output: RunOutput,
+) -> Iterator[Environments]:
+    """Where the invocations run: worker processes, or (``--debug``) this process, its
+    ``os.environ`` the function's while the run lasts."""
+    if not options.debug:
+        with ExecutionEnvironments(
+            _function_definition(project, environment),
+            max_environments=settings.max_concurrency,
+            on_output=output.handler_line,
+            init_limit_seconds=max(INIT_LIMIT_SECONDS, settings.function_timeout_seconds),
+        ) as environments:
+            yield environments
+        return
+    with _function_environment(environment):
+        try:
+            in_process = _in_process(project, environment)
+        except InitError as error:
+            _init_failed(error, project, then="Nothing was received from the queue.")
+        yield in_process
+
+
+def _in_process(project: Project, environment: Mapping[str, str]) -> InProcessEnvironment:
+    """The handler imported afresh in this process (``--debug``, in the function's
+    environment), as a worker imports it: its import timed, an import that fails raised
+    as the :class:`.invocations.InitError` a worker would report."""
+    function = project.function
+    code_import.purge(function.package)  # module state starts afresh, as in a new environment
+    started = time.perf_counter()
+    try:
+        handler = worker.load_handler(function.handler, str(project.code_dir))
+    except worker.HandlerNotImportedError as error:
+        raise InitError(ErrorInfo(error.error_type, str(error))) from error
+    except Exception as error:
+        fields = worker.error_fields(error, skip={__file__})
+        info = ErrorInfo(fields["errorType"], fields["errorMessage"], tuple(fields["stackTrace"]))
+        raise InitError(info) from error
+    return InProcessEnvironment(
+        handler,
+        function_name=function.name,
+        memory_mb=function.memory_mb,
+        region=environment["AWS_REGION"],
+        init_duration_ms=(time.perf_counter() - started) * 1000,
+    )
 
 
 def invoke(
@@ -273,14 +444,17 @@ def invoke(
         Path,
         typer.Argument(exists=True, dir_okay=False, help="A Lambda SQS event (see events/)."),
     ],
+    debug: DebugOption = False,
     log_level: LogLevelOption = "INFO",
     aws: AwsOption = False,
     suffix: SuffixOption = "",
 ) -> None:
-    """Run the handler once on EVENT_FILE, against the emulator's tables and DLQ.
+    """Run the handler once on EVENT_FILE, against the emulator's tables and DLQ, in an
+    execution environment of its own (--debug: in this process).
 
-    The records' receipt handles are not real: nothing is deleted from any queue.
-    `sqsl events` writes sample events to events/.
+    Prints the handler's response (an error's document when it fails, exit status 1),
+    and the REPORT line to stderr. The records' receipt handles are not real: nothing is
+    deleted from any queue. `sqsl events` writes sample events to events/.
     """
     project = current()
     try:
@@ -290,10 +464,86 @@ def invoke(
     if not isinstance(event, dict) or not isinstance(event.get("Records"), list):
         _fail(f"{event_file} is not an SQS event: expected an object with a Records list")
     target = _target(_endpoint(aws=aws), project, suffix=suffix)
-    with _function_environment(target, project, log_level):
-        handler = load_handler(project)
-        response = handler(event, make_context(project))
-    typer.echo(json.dumps(response, indent=2, default=str))
+    environment = function_environment(target, project, log_level)
+    timeout = project.function.timeout_seconds
+    try:
+        invocation = _invoke_once(project, environment, event, timeout, debug=debug)
+    except InitError as error:
+        _init_failed(error, project)
+    document: object = (
+        invocation.response
+        if invocation.succeeded
+        else invocation.error.document()
+        if invocation.error is not None
+        else None
+    )
+    typer.echo(json.dumps(document, indent=2, default=str))
+    for line in invocation_lines(_lone_result(invocation)):
+        console.print(line, soft_wrap=True)
+    if not invocation.succeeded:
+        raise typer.Exit(1)
+
+
+def _invoke_once(
+    project: Project,
+    environment: dict[str, str],
+    event: dict[str, Any],
+    timeout: float,
+    *,
+    debug: bool,
+) -> Invocation:
+    if debug:
+        with _function_environment(environment):
+            return _in_process(project, environment).invoke(event, timeout_seconds=timeout)
+    with ExecutionEnvironments(
+        _function_definition(project, environment),
+        max_environments=1,
+        on_output=lambda line: console.print(Text(line), soft_wrap=True),
+        init_limit_seconds=max(INIT_LIMIT_SECONDS, timeout),
+    ) as environments:
+        return environments.invoke(event, timeout_seconds=timeout)
+
+
+def _lone_result(invocation: Invocation) -> BatchResult:
+    """``invoke``'s invocation, told as ``run`` tells a batch's (nothing deleted)."""
+    return BatchResult(
+        message_ids=(),
+        deleted=0,
+        failed_ids=(),
+        whole_batch_failed=False,
+        reason="",
+        seconds=invocation.duration_ms / 1000,
+        invocation=invocation,
+    )
+
+
+def _init_failed(error: InitError, project: Project, *, then: str = "") -> NoReturn:
+    """Stop on a failed init, saying it once: a handler path that names nothing is a
+    setting to fix (exit 2); an error the handler's code raised while it was imported is
+    shown with its traceback (exit 1). ``then``: what became of the queue's messages."""
+    info = error.error
+    function = project.function
+    if info.type in (IMPORT_MODULE_ERROR, HANDLER_NOT_FOUND):
+        raise SettingsError(f"{_handler_setting(project)} = {function.handler!r}: {info.message}")
+    console.print(
+        f"[red]error:[/] the function's init failed ({info.type}): {function.handler_module}, "
+        f"the handler's module ({_handler_setting(project)}), did not import."
+    )
+    for line in info.stack_trace or (f"{info.type}: {info.message}",):
+        console.print(Text(line), soft_wrap=True)
+    if then:
+        console.print(then)
+    raise typer.Exit(1)
+
+
+def _released(count: int) -> str:
+    if not count:
+        return "The run stopped; no message was left hidden by it."
+    many = count > 1
+    return (
+        f"The run stopped; {count} message{'s' if many else ''} received and not invoked "
+        f"{'were' if many else 'was'} released: visible again at once."
+    )
 
 
 def _endpoint(*, aws: bool) -> Endpoint:
@@ -323,17 +573,50 @@ def _target(endpoint: Endpoint, project: Project, *, suffix: str) -> Target:
     return Target(endpoint, resources, sqs, source_url, source_arn, dlq_url, dlq_arn)
 
 
-@contextmanager
-def _function_environment(target: Target, project: Project, log_level: str) -> Iterator[None]:
-    """``os.environ`` as the function's, for ``target``, while the handler is imported and
-    runs; restored afterwards."""
-    saved = dict(os.environ)
+def function_environment(target: Target, project: Project, log_level: str) -> dict[str, str]:
+    """The whole environment of the function's process, for ``target``: this process's,
+    the function's variables (placeholders resolved), the endpoint, the log level, and the
+    variables Lambda defines (``_HANDLER``, ``LAMBDA_TASK_ROOT``: the code folder, ...)."""
+    environment = dict(os.environ)
     # A per-service endpoint would win over AWS_ENDPOINT_URL in boto3.
     if target.endpoint.is_emulator:
-        for name in [name for name in os.environ if name.startswith("AWS_ENDPOINT_URL_")]:
-            del os.environ[name]
-    os.environ.update(target.environment(project))
-    os.environ["LOG_LEVEL"] = os.environ["POWERTOOLS_LOG_LEVEL"] = log_level.upper()
+        for name in [name for name in environment if name.startswith("AWS_ENDPOINT_URL_")]:
+            del environment[name]
+    function = project.function
+    region = target.endpoint.region_name
+    environment.update(target.environment(project))
+    environment["LOG_LEVEL"] = environment["POWERTOOLS_LOG_LEVEL"] = log_level.upper()
+    environment.update(
+        lambda_variables(
+            function_name=function.name,
+            handler=function.handler,
+            code_dir=project.code_dir,
+            memory_mb=function.memory_mb,
+            region=region,
+        )
+    )
+    return environment
+
+
+def _function_definition(project: Project, environment: Mapping[str, str]) -> FunctionDefinition:
+    function = project.function
+    return FunctionDefinition(
+        name=function.name,
+        handler=function.handler,
+        code_dir=project.code_dir,
+        memory_mb=function.memory_mb,
+        region=environment["AWS_REGION"],
+        environment=environment,
+    )
+
+
+@contextmanager
+def _function_environment(environment: Mapping[str, str]) -> Iterator[None]:
+    """``os.environ`` as ``environment`` (the function's), with Lambda's log format, while
+    the handler is imported and runs in this process (``--debug``); restored afterwards."""
+    saved = dict(os.environ)
+    os.environ.clear()
+    os.environ.update(environment)
     lambda_logging.install()
     try:
         yield
@@ -389,8 +672,6 @@ def _handler_setting(project: Project) -> str:
 
 # Hosts of AWS's own endpoints: a URL there is real AWS, not an emulator.
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
-# Failed messages are described one by one up to this many per batch, then summed up.
-RETRY_LINES_PER_BATCH = 3
 
 
 def _is_emulator(endpoint: Endpoint) -> bool:
@@ -427,166 +708,6 @@ def _sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def _retry_rule(queue: QueueSettings, retry_after: int | None, project: Project) -> str:
-    """How a failed message comes back on this queue, and when it goes to the DLQ."""
-    if queue.max_receive_count is None:
-        dlq = "the queue has no redrive policy: a failed message comes back until it is processed"
-    else:
-        dlq = (
-            f"after {queue.max_receive_count} failed receives the redrive policy moves it "
-            "to the DLQ"
-        )
-    deployed_visibility = project.queue.visibility_timeout_seconds
-    if retry_after is None:
-        visibility = queue.visibility_timeout_seconds
-        deployed = (
-            "" if visibility == deployed_visibility else f" (deployed: {deployed_visibility} s)"
-        )
-        return (
-            f"A failed message comes back when the visibility timeout ends, {visibility} s "
-            f"after its receive{deployed}; {dlq}."
-        )
-    return (
-        f"[bold]local pace:[/] a failed message comes back {retry_after} s after its failure "
-        f"on the emulator's queue (deployed: when the visibility timeout ends, "
-        f"{deployed_visibility} s after its receive); {dlq}."
-    )
-
-
-def _to_go(retry: Retry, queue: QueueSettings) -> str:
-    """What happens to ``retry`` if it keeps failing."""
-    limit = queue.max_receive_count
-    if limit is None:
-        return "No redrive policy: it comes back until it is processed."
-    left = limit - retry.receive_count
-    if left <= 0:
-        return f"It has had its {limit} receives: the redrive policy moves it to the DLQ."
-    return (
-        f"{left} more failed receive{'s' if left > 1 else ''} and the redrive policy moves "
-        "it to the DLQ."
-    )
-
-
-def _when(at: float, *, last: bool = False) -> str:
-    """When a failed message is due: back in the queue, or, after its ``last`` receive,
-    out of it (SQS applies the redrive policy when it would be received again)."""
-    clock = time.strftime("%H:%M:%S", time.localtime(at))
-    due = "due to leave for the DLQ" if last else "back"
-    return f"{due} at {clock} (in {max(0, round(at - time.time()))} s)"
-
-
-def _is_last(retry: Retry, queue: QueueSettings) -> bool:
-    limit = queue.max_receive_count
-    return limit is not None and retry.receive_count >= limit
-
-
-def _retry_lines(retries: Sequence[Retry], queue: QueueSettings, *, fifo: bool) -> list[str]:
-    """What a batch's failed messages wait for, and why: one line per message (FIFO: per
-    message group), in batch order."""
-    limit = queue.max_receive_count
-    of = f" of {limit}" if limit is not None else ""
-    if not fifo:
-        if len(retries) > RETRY_LINES_PER_BATCH:
-            counts = sorted({retry.receive_count for retry in retries})
-            span = f"{counts[0]}" if len(counts) == 1 else f"{counts[0]}-{counts[-1]}"
-            return [
-                f"{len(retries)} failed messages (receive {span}{of}), "
-                f"{_when(max(retry.returns_at for retry in retries))}."
-            ]
-        return [
-            f"message {retry.message_id[:8]} failed on receive {retry.receive_count}{of}, "
-            f"{_when(retry.returns_at, last=_is_last(retry, queue))}. {_to_go(retry, queue)}"
-            for retry in retries
-        ]
-    groups: dict[str | None, list[Retry]] = {}
-    for retry in retries:
-        groups.setdefault(retry.group, []).append(retry)
-    lines = []
-    for group, in_group in groups.items():
-        first, later = in_group[0], in_group[1:]
-        line = (
-            f"group {group} waits: message {first.message_id[:8]} failed on receive "
-            f"{first.receive_count}{of}, {_when(first.returns_at, last=_is_last(first, queue))}; "
-            "SQS holds the rest of "
-            f"the group until then. {_to_go(first, queue)}"
-        )
-        if later:
-            alike = sum(1 for retry in later if retry.receive_count >= first.receive_count)
-            line += (
-                f" The {len(later)} later message{'s' if len(later) > 1 else ''} of the group "
-                "in its batch were reported with it, unprocessed, to keep the group's order"
-            )
-            line += (
-                f"; {alike} of them, received as often, go to the DLQ with it if it gets there."
-                if alike and limit is not None
-                else "."
-            )
-        lines.append(line)
-    return lines
-
-
-def _progress_line(stats: MappingStats) -> str:
-    line = (
-        f"received {stats.received} · invocations {stats.invocations} · "
-        f"deleted {stats.deleted} · failed {stats.failed} "
-        f"(whole batches {stats.whole_batch_failures}) · in flight {stats.in_flight}"
-    )
-    waiting = list(stats.waiting.values())
-    if waiting:
-        soonest = min(retry.returns_at for retry in waiting)
-        line += (
-            f" · {len(waiting)} failed waiting, next back in "
-            f"{max(0, round(soonest - time.time()))} s"
-        )
-    return line
-
-
-def _print_summary(
-    target: Target, stats: MappingStats, queue: QueueSettings, *, fifo: bool
-) -> None:
-    depths = _queue_depths(target)
-    table = Table(title="Local event source mapping", show_header=False)
-    table.add_row("messages received", str(stats.received))
-    table.add_row("invocations", str(stats.invocations))
-    table.add_row("deleted (processed)", str(stats.deleted))
-    table.add_row("reported failed (left for retry)", str(stats.failed))
-    table.add_row("whole-batch failures", str(stats.whole_batch_failures))
-    if fifo:
-        table.add_row("released (group in flight)", str(stats.released))
-    if stats.released_on_stop:
-        table.add_row("released on stop (received by open polls)", str(stats.released_on_stop))
-    if stats.waiting:
-        table.add_row("failed, waiting to come back", str(len(stats.waiting)))
-    if stats.dead_lettered:
-        table.add_row("moved to the DLQ (redrive policy)", str(len(stats.dead_lettered)))
-    table.add_row("source queue: visible / in flight", depths.get("source", "?"))
-    table.add_row("DLQ messages", depths.get("dlq", "?"))
-    console.print(table)
-    if stats.dead_lettered:
-        groups = sorted({retry.group for retry in stats.dead_lettered if retry.group})
-        where = f" (message group {', '.join(groups)})" if groups else ""
-        many = len(stats.dead_lettered) > 1
-        console.print(
-            f"The redrive policy moved {len(stats.dead_lettered)} failed "
-            f"message{'s' if many else ''}{where} to the DLQ after {queue.max_receive_count} "
-            f"receives: `dlq` lists {'them' if many else 'it'}, `redrive` sends "
-            f"{'them' if many else 'it'} back."
-        )
-    if stats.waiting:
-        waiting = list(stats.waiting.values())
-        latest = max(retry.returns_at for retry in waiting)
-        console.print(
-            f"{len(waiting)} failed message{'s are' if len(waiting) > 1 else ' is'} still in "
-            f"the queue, {_when(latest)} at the latest; "
-            + (
-                f"after {queue.max_receive_count} receives the queue's redrive policy moves "
-                "a message to the DLQ."
-                if queue.max_receive_count is not None
-                else "the queue has no redrive policy."
-            )
-        )
 
 
 def _queue_depths(target: Target) -> dict[str, str]:

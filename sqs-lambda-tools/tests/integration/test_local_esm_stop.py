@@ -25,6 +25,7 @@ from sqs_lambda_tools.esm import (
     MappingSettings,
     MappingStats,
 )
+from sqs_lambda_tools.in_process import InProcessEnvironment
 from sqs_lambda_tools.project import PROJECT_VARIABLE
 from sqs_lambda_tools.pytest_plugin import ProvisionedResources
 
@@ -99,12 +100,12 @@ def test_stopping_mid_batch_finishes_the_batch_and_loses_no_message(
         queue_url=queue.source_queue_url,
         queue_arn=queue.source_queue_arn,
         region=queue.project.region,
-        handler=slow,
+        environments=InProcessEnvironment(slow),
         settings=MappingSettings(
             batch_size=2,
             batching_window_seconds=0,
             max_concurrency=2,
-            function_timeout_seconds=10,
+            function_timeout_seconds=VISIBILITY_SECONDS,
             fifo=queue.resources.fifo,
             wait_time_seconds=1,
         ),

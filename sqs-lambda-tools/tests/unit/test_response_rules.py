@@ -24,8 +24,8 @@ class Opaque:
 
 @pytest.mark.parametrize(
     "response",
-    [None, {}, {"batchItemFailures": []}, {"batchItemFailures": None}],
-    ids=["none", "empty-object", "empty-list", "null-list"],
+    [None, "", [], {}, {"batchItemFailures": []}, {"batchItemFailures": None}],
+    ids=["none", "empty-string", "empty-list", "empty-object", "no-failures", "null-failures"],
 )
 def test_an_empty_response_means_every_record_succeeded(response: object) -> None:
     assert failed_message_ids(response, BATCH) == set()
@@ -69,9 +69,12 @@ def test_the_listed_message_ids_are_the_failed_ones(response: object, failed: se
         {"batchItemFailures": {"itemIdentifier": "m-1"}},
         {"batchItemFailures": 0},
         "not an object",
+        " ",
         ["m-1"],
+        [{}],
         0,
         True,
+        False,
         {"batchItemFailures": [{"itemIdentifier": "m-1"}], "seen": {"m-1"}},
         {"batchItemFailures": [{"itemIdentifier": {"m-1"}}]},
         {"batchItemFailures": [Opaque()]},
@@ -92,9 +95,12 @@ def test_the_listed_message_ids_are_the_failed_ones(response: object, failed: se
         "failures-an-object",
         "failures-a-number",
         "response-a-string",
+        "response-a-blank-string",
         "response-a-list",
+        "response-a-list-of-an-empty-object",
         "response-a-number",
         "response-a-bool",
+        "response-false",
         "not-json-a-set",
         "not-json-a-set-as-id",
         "not-json-an-object-item",

@@ -11,7 +11,7 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from sqs_lambda_tools import endpoint, run_cli
+from sqs_lambda_tools import endpoint, run_cli, run_report
 from sqs_lambda_tools.cli import app
 from sqs_lambda_tools.endpoint import Endpoint
 from sqs_lambda_tools.esm import QueueSettings, Retry
@@ -89,7 +89,7 @@ def retry(message_id: str, receive_count: int, group: str | None = None) -> Retr
 
 
 def test_a_failed_group_says_what_waits_and_until_when() -> None:
-    lines = run_cli._retry_lines(
+    lines = run_report.retry_lines(
         [
             retry("aaaaaaaa-1", 2, "u-1"),
             retry("bbbbbbbb-2", 2, "u-1"),
@@ -108,7 +108,7 @@ def test_a_failed_group_says_what_waits_and_until_when() -> None:
 
 
 def test_a_group_whose_message_had_its_last_receive_says_it_leaves_for_the_dlq() -> None:
-    [line] = run_cli._retry_lines([retry("aaaaaaaa-1", 5, "u-1")], QUEUE, fifo=True)
+    [line] = run_report.retry_lines([retry("aaaaaaaa-1", 5, "u-1")], QUEUE, fifo=True)
 
     assert line.startswith(
         "group u-1 waits: message aaaaaaaa failed on receive 5 of 5, due to leave for the DLQ at "
@@ -118,7 +118,7 @@ def test_a_group_whose_message_had_its_last_receive_says_it_leaves_for_the_dlq()
 
 
 def test_each_failed_message_says_when_it_comes_back_and_how_far_the_dlq_is() -> None:
-    lines = run_cli._retry_lines(
+    lines = run_report.retry_lines(
         [retry("aaaaaaaa-1", 1), retry("bbbbbbbb-2", 5)], QUEUE, fifo=False
     )
 
@@ -133,7 +133,9 @@ def test_each_failed_message_says_when_it_comes_back_and_how_far_the_dlq_is() ->
 
 
 def test_many_failures_of_a_batch_make_one_line() -> None:
-    lines = run_cli._retry_lines([retry(f"m-{n}", 1 + n % 2) for n in range(8)], QUEUE, fifo=False)
+    lines = run_report.retry_lines(
+        [retry(f"m-{n}", 1 + n % 2) for n in range(8)], QUEUE, fifo=False
+    )
 
     [line] = lines
     assert line.startswith("8 failed messages (receive 1-2 of 5), back at ")
@@ -145,7 +147,7 @@ def test_without_a_redrive_policy_a_failure_comes_back_until_processed(fifo: boo
         visibility_timeout_seconds=30, max_receive_count=None, dead_letter_queue_arn=None
     )
 
-    [line] = run_cli._retry_lines(
+    [line] = run_report.retry_lines(
         [retry("aaaaaaaa-1", 3, "u-1" if fifo else None)], queue, fifo=fifo
     )
 
@@ -170,7 +172,7 @@ def test_the_retry_rule_compares_the_queue_with_the_projects_visibility_timeout(
         visibility_timeout_seconds=visibility, max_receive_count=3, dead_letter_queue_arn="a"
     )
 
-    rule = run_cli._retry_rule(queue, retry_after, sample_project)
+    rule = run_report.retry_rule(queue, retry_after, sample_project)
 
     assert expected in rule
     assert "after 3 failed receives the redrive policy moves it to the DLQ" in rule

@@ -3,7 +3,9 @@
 A body that is not a JSON object with an ``orderId`` is poison: with a DLQ URL it is sent
 there with its reason (``failure_reason``) and acknowledged, else reported as failed. For
 the tools' tests a body may also ask for ``"sleep": seconds``, ``"fail": true`` (a transient
-failure) or ``"crash": true`` (the invocation raises).
+failure), ``"crash": true`` (the invocation raises) or ``"count": true`` (the order's item
+records which invocation of its execution environment recorded it, and the environment's
+log stream).
 """
 
 from __future__ import annotations
@@ -80,11 +82,13 @@ def lambda_handler(event: dict[str, Any], context: object) -> dict[str, Any]:
             if group is not None:
                 failed_groups.add(group)
             continue
+        item = {"orderId": {"S": order["orderId"]}, "body": {"S": record["body"]}}
+        if order.get("count"):
+            item["invocation"] = {"N": str(INVOCATIONS)}
+            item["logStream"] = {"S": str(getattr(context, "log_stream_name", ""))}
         # A duplicate delivery finds its order recorded already: nothing more to do.
         with contextlib.suppress(dynamodb.exceptions.ConditionalCheckFailedException):
             dynamodb.put_item(
-                TableName=table,
-                Item={"orderId": {"S": order["orderId"]}, "body": {"S": record["body"]}},
-                ConditionExpression="attribute_not_exists(orderId)",
+                TableName=table, Item=item, ConditionExpression="attribute_not_exists(orderId)"
             )
     return {"batchItemFailures": failures}
