@@ -1,9 +1,8 @@
-"""boto3 clients, created on first use and reused across invocations.
+"""boto3 clients, one of each per execution environment, created on first use.
 
-Creating a client costs tens of milliseconds, so it is not done at import time (that
-would slow every cold start, including tests and tools that never call AWS) but once
-per execution environment. boto3 reads ``AWS_ENDPOINT_URL`` itself, which is how the
-same code talks to an emulator locally.
+Creating a client costs tens of milliseconds, so it is done once and every invocation of
+the execution environment reuses it. boto3 reads ``AWS_ENDPOINT_URL`` itself, which is
+how the same code talks to an emulator locally.
 """
 
 from __future__ import annotations
@@ -26,9 +25,3 @@ def dynamodb_client() -> DynamoDBClient:
 @functools.cache
 def sqs_client() -> SQSClient:
     return boto3.client("sqs")
-
-
-def reset_clients() -> None:
-    """Forget the cached clients (tests do this when the endpoint or credentials change)."""
-    dynamodb_client.cache_clear()
-    sqs_client.cache_clear()
