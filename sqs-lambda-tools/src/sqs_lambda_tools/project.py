@@ -176,6 +176,15 @@ class SampleSettings:
 
 
 @dataclass(frozen=True)
+class BenchSettings:
+    """What ``sqsl bench`` compares the handler with: ``module:function`` of the record
+    function its batch loop calls, which the baselines then call too (else they do
+    nothing with a record, and the handler's own record work counts against it)."""
+
+    record_handler: str | None = None
+
+
+@dataclass(frozen=True)
 class IacSettings:
     kind: IacKind = "none"
     path: str | None = None  # relative to the project root
@@ -233,6 +242,7 @@ class Project:
     mapping: MappingSettings = field(default_factory=MappingSettings)
     tables: Mapping[str, TableSettings] = field(default_factory=dict)
     samples: SampleSettings = field(default_factory=SampleSettings)
+    bench: BenchSettings = field(default_factory=BenchSettings)
     iac: IacSettings = field(default_factory=IacSettings)
     region: str = "us-east-1"
     # Settings the IaC fallback could not find, each with how to declare it.
@@ -459,7 +469,7 @@ def from_table(table: Mapping[str, Any], *, root: Path, source: str) -> Project:
     top = _Reader(
         table,
         f"{file}: [{TABLE}]",
-        ("region", "function", "mapping", "queue", "dlq", "tables", "samples", "iac"),
+        ("region", "function", "mapping", "queue", "dlq", "tables", "samples", "bench", "iac"),
     )
     region = top.text("region", "us-east-1", pattern=r"[a-z]{2}(-[a-z]+)+-\d")
 
@@ -569,6 +579,11 @@ def from_table(table: Mapping[str, Any], *, root: Path, source: str) -> Project:
         group_key=samples_table.optional_text("group_key"),
     )
 
+    bench_table = _Reader(top.subtable("bench"), f"{file}: [{TABLE}.bench]", ("record_handler",))
+    bench = BenchSettings(
+        record_handler=bench_table.optional_text("record_handler", pattern=_SAMPLE_FUNCTION),
+    )
+
     iac_table = _Reader(
         top.subtable("iac"), f"{file}: [{TABLE}.iac]", ("kind", "path", "stack_name", "cdk_app")
     )
@@ -594,6 +609,7 @@ def from_table(table: Mapping[str, Any], *, root: Path, source: str) -> Project:
         mapping=mapping,
         tables=tables,
         samples=samples,
+        bench=bench,
         iac=iac,
         region=region,
     )

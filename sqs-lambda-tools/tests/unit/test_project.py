@@ -45,7 +45,7 @@ REFUSALS = [
         'region = "us-east-1"',
         'regoin = "us-east-1"',
         "[tool.sqsl]: unknown key 'regoin' (did you mean 'region'?); allowed: region, "
-        "function, mapping, queue, dlq, tables, samples, iac",
+        "function, mapping, queue, dlq, tables, samples, bench, iac",
     ),
     (
         "region",
@@ -58,6 +58,13 @@ REFUSALS = [
         '[tool.sqsl.function]\nname = "sample-orders"\n',
         "[tool.sqsl.function]\n",
         "[tool.sqsl.function]: name is required",
+    ),
+    (
+        "bench record handler without a function",
+        'group_key = "userId"\n',
+        'group_key = "userId"\n\n[tool.sqsl.bench]\nrecord_handler = "sample_orders.handler"\n',
+        "[tool.sqsl.bench] record_handler: expected a value matching "
+        "[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*, got 'sample_orders.handler'",
     ),
     (
         "unknown function key",
